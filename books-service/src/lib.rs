@@ -1,0 +1,1 @@
+//! books-service: the bookstore data over gRPC. Built by the books-service issue; empty until then.
