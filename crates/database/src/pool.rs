@@ -1,0 +1,154 @@
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::{AnyConnection, DatabaseError, DatabaseUrl};
+
+/// `database.*` keys, the same for every service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://PATH`. Unset means the service's embedded SQLite file.
+    pub url: Option<SecretString>,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered "unavailable".
+    pub connection_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            connection_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn connection_timeout(&self) -> Duration {
+        Duration::from_millis(self.connection_timeout_ms)
+    }
+}
+
+type Pool = r2d2::Pool<ConnectionManager>;
+
+/// A pool of connections to one database, and the way to use it from async code.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    url: DatabaseUrl,
+}
+
+impl Database {
+    /// Opens the pool and checks that one connection can be made. For SQLite, creates the
+    /// file's directory when missing.
+    ///
+    /// # Errors
+    /// A malformed URL, an unreachable server, or an unusable file.
+    pub fn connect(
+        settings: &DatabaseSettings,
+        default_url: &str,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let raw = settings
+            .url
+            .as_ref()
+            .map_or(default_url, |url| url.expose_secret());
+        let url = DatabaseUrl::parse(raw)?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(settings.connection_timeout())
+            .build(ConnectionManager { url: url.clone() })?;
+        Ok(Self { pool, url })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    ///
+    /// # Errors
+    /// `f`'s own error, or [`DatabaseError`] (converted into `E`) when no connection came
+    /// within the configured wait or the task panicked.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DatabaseError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        service_support::spawn_blocking_with_tracing(move || {
+            let mut conn = pool.get().map_err(DatabaseError::Unavailable)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|join| E::from(DatabaseError::TaskFailed(join)))?
+    }
+
+    /// Whether a connection can be checked out and answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        self.run(|conn| conn.ping().map_err(|_| PingFailed))
+            .await
+            .is_ok()
+    }
+}
+
+struct PingFailed;
+
+impl From<DatabaseError> for PingFailed {
+    fn from(_: DatabaseError) -> Self {
+        Self
+    }
+}
+
+/// Establishes the variant of [`AnyConnection`] that the URL names, and prepares SQLite
+/// connections for concurrent use.
+struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+// WAL lets readers run beside the one writer; the busy timeout makes writers queue instead of
+// failing at once; foreign keys are off by default in SQLite.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = AnyConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(AnyConnection::Postgresql)
+                .map_err(diesel::r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(diesel::r2d2::Error::ConnectionError)?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}

@@ -1,0 +1,159 @@
+//! The revocation store: which tokens are dead before their expiry.
+//!
+//! A token is revoked when its id (`jti`) is, when its session (`sid`) is, or when it was issued
+//! before its user's cut-off (`iat < cut-off`, e.g. after "log out everywhere"). auth-service
+//! writes revocations here after recording them durably in its own database; every verifier
+//! (gateway, books-service) checks each request against the store in one round trip.
+//!
+//! Entries only need to outlive the access tokens they cover: refresh tokens are checked by
+//! auth-service against its database, never against this store.
+//!
+//! Two implementations serve the same [`RevocationStore`] trait: [`RedisStore`], shared by
+//! every instance, and [`MemoryStore`], for the single-process embedded mode.
+
+mod memory;
+mod redis_store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use memory::MemoryStore;
+pub use redis_store::{RedisSettings, RedisStore};
+
+/// The parts of a verified token that revocation is decided on.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenIdentity<'a> {
+    /// `jti`
+    pub token_id: &'a str,
+    /// `sid`
+    pub session_id: &'a str,
+    /// `sub`
+    pub user_id: &'a str,
+    /// `iat`, seconds since the Unix epoch.
+    pub issued_at: i64,
+}
+
+/// What to revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// One token, by `jti`.
+    Token { token_id: String },
+    /// Every token of a session, by `sid`.
+    Session { session_id: String },
+    /// Every token of a user issued before `not_before` (seconds since the Unix epoch).
+    UserCutoff { user_id: String, not_before: i64 },
+}
+
+/// A revocation and the moment it stops mattering (every token it covers has expired by then),
+/// in seconds since the Unix epoch. Stores forget entries after that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub revocation: Revocation,
+    pub expires_at: i64,
+}
+
+/// Which rule revoked a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokedBy {
+    Token,
+    Session,
+    UserCutoff,
+}
+
+/// The store could not be asked or written. Callers decide whether to fail closed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("revocation store unreachable")]
+    Unreachable(#[source] redis::RedisError),
+    #[error("revocation store did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("revocation store returned an unexpected value: {0}")]
+    Corrupt(String),
+}
+
+/// Where revocations are kept.
+pub trait RevocationStore: Send + Sync {
+    /// Whether `token` is revoked, and by which rule; `None` when it is not.
+    fn check(
+        &self,
+        token: &TokenIdentity<'_>,
+    ) -> impl Future<Output = Result<Option<RevokedBy>, StoreError>> + Send;
+
+    /// Records `entries`. Idempotent: publishing an entry twice, or an older user cut-off after
+    /// a newer one, changes nothing.
+    fn publish(&self, entries: &[Entry]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the store still holds everything given to the last [`reseed`](Self::reseed).
+    /// False after a Redis restart or flush, so the publisher knows to publish every live
+    /// entry again.
+    fn is_seeded(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Publishes `entries`, which must be every live revocation, and records in the same atomic
+    /// step that the store is seeded until `seeded_until`: a restart can never leave the mark
+    /// without the entries.
+    fn reseed(
+        &self,
+        entries: &[Entry],
+        seeded_until: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The store a service was configured with: Redis when a URL is set, in process otherwise.
+#[derive(Clone)]
+pub enum Revocations {
+    Redis(RedisStore),
+    Memory(Arc<MemoryStore>),
+}
+
+impl Revocations {
+    /// Connects lazily: an unreachable Redis shows up as errors on use, not here.
+    ///
+    /// # Errors
+    /// A malformed Redis URL.
+    pub fn from_settings(settings: &RedisSettings) -> Result<Self, StoreError> {
+        match RedisStore::connect(settings)? {
+            Some(redis) => Ok(Self::Redis(redis)),
+            None => Ok(Self::Memory(Arc::new(MemoryStore::default()))),
+        }
+    }
+}
+
+impl RevocationStore for Revocations {
+    async fn check(&self, token: &TokenIdentity<'_>) -> Result<Option<RevokedBy>, StoreError> {
+        match self {
+            Self::Redis(store) => store.check(token).await,
+            Self::Memory(store) => store.check(token).await,
+        }
+    }
+
+    async fn publish(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        match self {
+            Self::Redis(store) => store.publish(entries).await,
+            Self::Memory(store) => store.publish(entries).await,
+        }
+    }
+
+    async fn is_seeded(&self) -> Result<bool, StoreError> {
+        match self {
+            Self::Redis(store) => store.is_seeded().await,
+            Self::Memory(store) => store.is_seeded().await,
+        }
+    }
+
+    async fn reseed(&self, entries: &[Entry], seeded_until: i64) -> Result<(), StoreError> {
+        match self {
+            Self::Redis(store) => store.reseed(entries, seeded_until).await,
+            Self::Memory(store) => store.reseed(entries, seeded_until).await,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
+}

@@ -1,0 +1,177 @@
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::{Entry, Revocation, RevocationStore, RevokedBy, StoreError, TokenIdentity, unix_now};
+
+/// `redis.*` keys, the same for every service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`. Unset means the in-process store (embedded mode only: instances
+    /// would not see each other's revocations).
+    pub url: Option<SecretString>,
+    /// Prepended to every key, so several deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+    /// Upper bound for one Redis command, connection included.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "bookstore:".to_owned(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+/// Revocations in Redis, shared by every instance of every service.
+///
+/// Keys: `<prefix>revoked:token:<jti>`, `<prefix>revoked:session:<sid>` and
+/// `<prefix>revoked:user:<user id>` (value: the cut-off), each expiring with the last token it
+/// covers, plus `<prefix>revoked:seeded`.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+// Keeps the later of two cut-offs, so re-publishing an old entry never revives tokens.
+const RAISE_CUTOFF: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 0";
+
+impl RedisStore {
+    /// A store for `settings.url`, or `None` when no URL is configured. Connects lazily and
+    /// reconnects by itself after an outage.
+    ///
+    /// # Errors
+    /// The URL does not parse.
+    pub fn connect(settings: &RedisSettings) -> Result<Option<Self>, StoreError> {
+        let Some(url) = &settings.url else {
+            return Ok(None);
+        };
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let client = redis::Client::open(url.expose_secret()).map_err(StoreError::Unreachable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(timeout);
+        let connection = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(StoreError::Unreachable)?;
+        Ok(Some(Self {
+            connection,
+            prefix: settings.key_prefix.clone(),
+            timeout,
+        }))
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}revoked:{kind}:{id}", self.prefix)
+    }
+
+    fn seeded_key(&self) -> String {
+        format!("{}revoked:seeded", self.prefix)
+    }
+
+    /// Queues the commands that record the live ones among `entries`.
+    fn add_entries(&self, pipe: &mut redis::Pipeline, entries: &[Entry]) {
+        let now = unix_now();
+        for entry in entries.iter().filter(|e| e.expires_at > now) {
+            let ttl = entry.expires_at - now;
+            match &entry.revocation {
+                Revocation::Token { token_id } => {
+                    pipe.set_ex(self.key("token", token_id), 1, ttl.unsigned_abs());
+                }
+                Revocation::Session { session_id } => {
+                    pipe.set_ex(self.key("session", session_id), 1, ttl.unsigned_abs());
+                }
+                Revocation::UserCutoff {
+                    user_id,
+                    not_before,
+                } => {
+                    pipe.cmd("EVAL")
+                        .arg(RAISE_CUTOFF)
+                        .arg(1)
+                        .arg(self.key("user", user_id))
+                        .arg(*not_before)
+                        .arg(ttl);
+                }
+            }
+            pipe.ignore();
+        }
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        request: impl FnOnce(&mut redis::Pipeline),
+    ) -> Result<T, StoreError> {
+        let mut pipeline = redis::pipe();
+        request(&mut pipeline);
+        let mut connection = self.connection.clone();
+        tokio::time::timeout(self.timeout, pipeline.query_async(&mut connection))
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))?
+            .map_err(StoreError::Unreachable)
+    }
+}
+
+impl RevocationStore for RedisStore {
+    async fn check(&self, token: &TokenIdentity<'_>) -> Result<Option<RevokedBy>, StoreError> {
+        let keys = [
+            self.key("token", token.token_id),
+            self.key("session", token.session_id),
+            self.key("user", token.user_id),
+        ];
+        let ((by_token, by_session, cutoff),): ((Option<String>, Option<String>, Option<String>),) =
+            self.run(|pipe| {
+                pipe.mget(&keys);
+            })
+            .await?;
+        if by_token.is_some() {
+            return Ok(Some(RevokedBy::Token));
+        }
+        if by_session.is_some() {
+            return Ok(Some(RevokedBy::Session));
+        }
+        match cutoff {
+            None => Ok(None),
+            Some(raw) => {
+                let cutoff: i64 = raw.parse().map_err(|_| StoreError::Corrupt(raw))?;
+                Ok((token.issued_at < cutoff).then_some(RevokedBy::UserCutoff))
+            }
+        }
+    }
+
+    async fn publish(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        self.run::<()>(|pipe| self.add_entries(pipe, entries)).await
+    }
+
+    async fn is_seeded(&self) -> Result<bool, StoreError> {
+        let (exists,): (bool,) = self
+            .run(|pipe| {
+                pipe.exists(self.seeded_key());
+            })
+            .await?;
+        Ok(exists)
+    }
+
+    async fn reseed(&self, entries: &[Entry], seeded_until: i64) -> Result<(), StoreError> {
+        let ttl = (seeded_until - unix_now()).max(1).unsigned_abs();
+        self.run::<()>(|pipe| {
+            pipe.atomic();
+            self.add_entries(pipe, entries);
+            pipe.set_ex(self.seeded_key(), 1, ttl).ignore();
+        })
+        .await
+    }
+}

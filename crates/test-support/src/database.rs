@@ -1,0 +1,122 @@
+use std::sync::Once;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query, sql_types::Text};
+use tempfile::TempDir;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// An empty database that exists for one test: a new PostgreSQL database (dropped on `Drop`)
+/// or a SQLite file in a temporary directory. The service under test migrates it itself, so
+/// every test also runs the production start-up path.
+pub struct TestDatabase {
+    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Postgres { name: String },
+    Sqlite { _dir: TempDir },
+}
+
+// Leftovers of killed test runs older than this are dropped when a test process starts.
+const STALE_AFTER_SECS: u64 = 3_600;
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::create_postgres(),
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("cannot create a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    kind: Kind::Sqlite { _dir: dir },
+                }
+            }
+        }
+    }
+
+    /// The URL for the service's `database.url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn create_postgres() -> Self {
+        let admin_url = admin_url();
+        let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|error| {
+            panic!(
+                "cannot reach PostgreSQL at {admin_url} ({error}): start it (scripts/test does) \
+                 or set TEST_DATABASE_URL"
+            )
+        });
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(|| sweep_stale(&mut admin));
+
+        let name = format!("test_{}_{}", unix_now(), uuid::Uuid::new_v4().simple());
+        sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("cannot create a test database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("TEST_DATABASE_URL must end with /<database>"),
+        };
+        Self {
+            url,
+            kind: Kind::Postgres { name },
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Kind::Postgres { name } = &self.kind
+            && let Ok(mut admin) = PgConnection::establish(&admin_url())
+        {
+            // FORCE ends the stopped service's pooled connections (PostgreSQL 13+).
+            let _ = sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
+        }
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = Text)]
+    datname: String,
+}
+
+fn sweep_stale(admin: &mut PgConnection) {
+    let Ok(names) = sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'test\\_%'")
+        .load::<DatabaseName>(admin)
+    else {
+        return;
+    };
+    let now = unix_now();
+    for DatabaseName { datname } in names {
+        let created = datname
+            .split('_')
+            .nth(1)
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if created.is_some_and(|created| now.saturating_sub(created) > STALE_AFTER_SECS) {
+            let _ =
+                sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(admin);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! What the services' integration tests share: a fresh database per test on either backend,
+//! the local Redis with a key namespace per test, a TCP proxy that can cut a connection on
+//! demand, and tracing output on request.
+//!
+//! Missing infrastructure fails the test with one sentence saying what to start: a test never
+//! skips. `TEST_DATABASE_URL` (an administrative PostgreSQL URL, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and `TEST_REDIS_URL` (default
+//! `redis://127.0.0.1:6379`) point elsewhere; `scripts/test` sets both.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod chaos;
+mod database;
+mod tracing_once;
+
+pub use chaos::ChaosProxy;
+pub use database::{Backend, TestDatabase};
+pub use tracing_once::init_tracing;
+
+/// The Redis the tests use.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix no other test uses, so tests share one Redis without seeing each other.
+pub fn unique_redis_prefix() -> String {
+    format!("test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// Emits, for each `async fn name(backend) { … }`, a module `name` with two tests,
+/// `name::postgres` and `name::sqlite`, that run the body against each backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($(
+        $(#[$meta:meta])*
+        async fn $name:ident($backend:ident) $body:block
+    )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn case($backend: $crate::Backend) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                case($crate::Backend::Postgres).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                case($crate::Backend::Sqlite).await
+            }
+        }
+    )*};
+}
