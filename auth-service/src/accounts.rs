@@ -1,0 +1,311 @@
+//! Accounts: registration, password changes, and the admin's view of users.
+
+use chrono::Utc;
+use database::{unique_violation, write_transaction};
+use secrecy::SecretString;
+
+use crate::caller::Caller;
+use crate::db::users::{self, NewUser, User};
+use crate::domain::{ClientInfo, Email, Roles, Username};
+use crate::error::{AuthError, FieldErrors};
+use crate::revocation::{self, RevokeReason};
+use crate::sessions::start_session;
+use crate::state::AppState;
+use crate::throttle::{self, AttemptKeys};
+use crate::tokens::TokenPair;
+
+/// Page size of list calls when the caller gives none.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// What a registration asks for, as received.
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// An admin's change to an account; `None` leaves a field as it is.
+pub struct AccountUpdate {
+    pub is_active: Option<bool>,
+    pub roles: Option<Vec<String>>,
+}
+
+impl AppState {
+    /// Creates an account with `roles` and, when `client` is given, its first session.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] naming each invalid field, [`AuthError::UsernameTaken`],
+    /// [`AuthError::EmailTaken`].
+    pub async fn register(
+        &self,
+        registration: Registration,
+        roles: Roles,
+        client: Option<ClientInfo>,
+    ) -> Result<(User, Option<TokenPair>), AuthError> {
+        let mut errors = FieldErrors::default();
+        let username = errors.check("username", Username::parse(&registration.username));
+        let email = errors.check("email", Email::parse(&registration.email));
+        let password = errors.check(
+            "password",
+            self.policy.check(
+                &registration.password,
+                username
+                    .as_ref()
+                    .map_or(registration.username.trim(), Username::as_str),
+                registration.email.trim(),
+            ),
+        );
+        errors.into_result()?;
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(AuthError::InvalidInput(FieldErrors::default()));
+        };
+
+        let hash = self.passwords.hash(password.into_secret()).await?;
+        let max_ttl = self.tokens.settings().session_max_ttl_secs;
+        let (user, session) = self
+            .db
+            .run(move |conn| {
+                write_transaction(conn, |conn| -> Result<_, AuthError> {
+                    let now = Utc::now();
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let stored_roles = roles.to_string();
+                    let new_user = NewUser {
+                        id: &id,
+                        username: username.as_str(),
+                        username_key: username.key(),
+                        email: email.as_str(),
+                        email_key: email.key(),
+                        password_hash: &hash,
+                        roles: &stored_roles,
+                        is_active: true,
+                        created_at: now.naive_utc(),
+                        updated_at: now.naive_utc(),
+                    };
+                    users::insert(conn, &new_user).map_err(|error| {
+                        match unique_violation(&error) {
+                            Some(target) if target.contains("username_key") => {
+                                AuthError::UsernameTaken
+                            }
+                            Some(target) if target.contains("email_key") => AuthError::EmailTaken,
+                            _ => AuthError::from(error),
+                        }
+                    })?;
+                    let user = users::find(conn, &id)?.ok_or(AuthError::UserNotFound)?;
+                    let session = match &client {
+                        Some(client) => Some(start_session(conn, &user, client, now, max_ttl)?),
+                        None => None,
+                    };
+                    Ok((user, session))
+                })
+            })
+            .await?;
+        let pair = match session {
+            Some(session) => Some(self.tokens.pair(
+                &session,
+                &Roles::from_stored(&user.roles),
+                Utc::now(),
+            )?),
+            None => None,
+        };
+        Ok((user, pair))
+    }
+
+    /// Changes the caller's password after checking the current one, and ends every other
+    /// session of the caller. Returns how many were ended.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidInput`] for a wrong current password or a new one the policy
+    /// refuses; [`AuthError::Throttled`] after too many wrong current passwords.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: String,
+        new: String,
+    ) -> Result<usize, AuthError> {
+        let user = self.user(&caller.user_id).await?;
+        let keys = AttemptKeys::for_session(&user.id, &caller.session_id);
+        let throttle = self.throttle.clone();
+        let keys = self
+            .db
+            .run(move |conn| {
+                throttle::check(conn, &keys, &throttle, Utc::now().naive_utc()).map(|()| keys)
+            })
+            .await?;
+        let current_ok = self
+            .passwords
+            .verify(
+                SecretString::from(current),
+                Some(user.password_hash.clone()),
+            )
+            .await?;
+        if !current_ok {
+            let throttle = self.throttle.clone();
+            self.db
+                .run(move |conn| {
+                    throttle::record_failure(conn, &keys, &throttle, Utc::now().naive_utc())
+                })
+                .await?;
+            return Err(FieldErrors::single(
+                "current_password",
+                "is not the current password",
+            ));
+        }
+        let new = self
+            .policy
+            .check(&new, &user.username, &user.email)
+            .map_err(|message| FieldErrors::single("new_password", message))?;
+        let hash = self.passwords.hash(new.into_secret()).await?;
+
+        let (user_id, session_id) = (caller.user_id.clone(), caller.session_id.clone());
+        self.revoke(move |conn, now, ttl| {
+            users::set_password_hash(conn, &user_id, &hash, now)?;
+            let others: Vec<_> = crate::db::sessions::live_for_user(conn, &user_id, now)?
+                .into_iter()
+                .filter(|session| session.id != session_id)
+                .collect();
+            Ok(revocation::revoke_sessions(
+                conn,
+                &others,
+                RevokeReason::PasswordChanged,
+                now,
+                ttl,
+            )?)
+        })
+        .await
+    }
+
+    /// A user the caller may see: itself, or anyone for an admin. An empty id means the caller.
+    ///
+    /// # Errors
+    /// [`AuthError::PermissionDenied`], [`AuthError::UserNotFound`], a malformed id.
+    pub async fn get_user(&self, caller: &Caller, id: &str) -> Result<User, AuthError> {
+        if id.is_empty() || id == caller.user_id {
+            return self.user(&caller.user_id).await;
+        }
+        parse_user_id(id)?;
+        caller.require_admin()?;
+        self.user(id).await
+    }
+
+    /// One page of users in creation order, and the token of the next page.
+    ///
+    /// # Errors
+    /// [`AuthError::PermissionDenied`] for a non-admin; invalid page size or token.
+    pub async fn list_users(
+        &self,
+        caller: &Caller,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<User>, Option<String>), AuthError> {
+        caller.require_admin()?;
+        let limit = page_limit(page_size)?;
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            parse_user_id(page_token).map_err(|_| {
+                FieldErrors::single("page_token", "is not a token from a previous page")
+            })?;
+            Some(page_token.to_owned())
+        };
+        let mut page = self
+            .db
+            .run(move |conn| -> Result<_, AuthError> {
+                Ok(users::list_after(conn, after.as_deref(), limit + 1)?)
+            })
+            .await?;
+        let next = if page.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+            page.pop();
+            page.last().map(|user| user.id.clone())
+        } else {
+            None
+        };
+        Ok((page, next))
+    }
+
+    /// Applies an admin's change. Deactivation and role changes end every session of the
+    /// user and cut off its tokens at once.
+    ///
+    /// # Errors
+    /// [`AuthError::PermissionDenied`], [`AuthError::UserNotFound`],
+    /// [`AuthError::SelfModification`], unknown roles.
+    pub async fn update_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        update: AccountUpdate,
+    ) -> Result<User, AuthError> {
+        caller.require_admin()?;
+        parse_user_id(id)?;
+        let roles = update
+            .roles
+            .as_deref()
+            .map(Roles::parse_names)
+            .transpose()
+            .map_err(|message| FieldErrors::single("roles", message))?;
+        let user = self.user(id).await?;
+        let current_roles = Roles::from_stored(&user.roles);
+        let deactivating = user.is_active && update.is_active == Some(false);
+        let roles_change = roles
+            .as_ref()
+            .filter(|roles| **roles != current_roles)
+            .cloned();
+        if id == caller.user_id
+            && (deactivating
+                || roles_change
+                    .as_ref()
+                    .is_some_and(|r| !r.contains(crate::domain::Role::Admin)))
+        {
+            return Err(AuthError::SelfModification);
+        }
+
+        let is_active = update.is_active.unwrap_or(user.is_active);
+        let stored_roles = roles_change.clone().unwrap_or(current_roles).to_string();
+        let reason = if deactivating {
+            Some(RevokeReason::UserDeactivated)
+        } else if roles_change.is_some() {
+            Some(RevokeReason::RolesChanged)
+        } else {
+            None
+        };
+        let user_id = id.to_owned();
+        self.revoke(move |conn, now, ttl| {
+            users::update_account(conn, &user_id, is_active, &stored_roles, now)?;
+            match reason {
+                Some(reason) => Ok(revocation::revoke_user(conn, &user_id, reason, now, ttl)?),
+                None => Ok((0, revocation::Pending::default())),
+            }
+        })
+        .await?;
+        self.user(id).await
+    }
+
+    async fn user(&self, id: &str) -> Result<User, AuthError> {
+        let id = id.to_owned();
+        self.db
+            .run(move |conn| -> Result<_, AuthError> { Ok(users::find(conn, &id)?) })
+            .await?
+            .ok_or(AuthError::UserNotFound)
+    }
+}
+
+fn parse_user_id(id: &str) -> Result<(), AuthError> {
+    uuid::Uuid::parse_str(id)
+        .map(drop)
+        .map_err(|_| FieldErrors::single("user_id", "must be a UUID"))
+}
+
+/// The row limit for a requested page size (0 means the default).
+///
+/// # Errors
+/// A size outside 1–100.
+pub fn page_limit(page_size: i32) -> Result<i64, AuthError> {
+    match i64::from(page_size) {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        size @ 1..=MAX_PAGE_SIZE => Ok(size),
+        _ => Err(FieldErrors::single(
+            "page_size",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        )),
+    }
+}

@@ -1,0 +1,324 @@
+//! auth-service settings: built-in defaults, then an optional TOML file (`--config`), then
+//! `AUTH__…` environment variables. Every key is documented in the README.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use database::DatabaseSettings;
+use revocation::RedisSettings;
+use serde::Deserialize;
+use service_support::TelemetrySettings;
+use token_verifier::VerifierSettings;
+
+/// Prefix of the environment variables: `AUTH__DATABASE__URL` sets `database.url`.
+pub const ENV_PREFIX: &str = "AUTH";
+
+/// Keys whose environment value is a comma-separated list.
+pub const LIST_KEYS: &[&str] = &["tokens.previous_key_files"];
+
+/// Where the database lives when `database.url` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/auth.db";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// gRPC listen address; port 0 picks a free port.
+    pub listen_addr: SocketAddr,
+    /// How long in-flight calls may take to finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub tokens: TokenSettings,
+    pub passwords: PasswordSettings,
+    pub login_throttle: ThrottleSettings,
+    pub revocation: RevocationSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            shutdown_grace_secs: 10,
+            database: DatabaseSettings::default(),
+            redis: RedisSettings::default(),
+            tokens: TokenSettings::default(),
+            passwords: PasswordSettings::default(),
+            login_throttle: ThrottleSettings::default(),
+            revocation: RevocationSettings::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// `tokens.*`: what tokens say, how long they live, and the keys that sign them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// `iss` of every token; verifiers must expect the same.
+    pub issuer: String,
+    /// `aud` of every token; verifiers must expect the same.
+    pub audience: String,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub leeway_secs: u64,
+    pub access_ttl_secs: u64,
+    /// A session dies when it goes this long without a refresh.
+    pub refresh_idle_ttl_secs: u64,
+    /// A session dies this long after login, however often it is refreshed.
+    pub session_max_ttl_secs: u64,
+    /// How long the previous refresh token of a session still gets the current pair, for
+    /// clients whose tabs or retries race (DESIGN §3).
+    pub refresh_grace_secs: u64,
+    /// PEM file (PKCS#8) of the key that signs new tokens. Its type picks the algorithm:
+    /// Ed25519 → EdDSA, RSA → RS256, P-256 → ES256. `auth-service keygen` writes one.
+    pub signing_key_file: Option<PathBuf>,
+    /// PEM files of earlier signing keys, still published so that their tokens verify until
+    /// they expire.
+    pub previous_key_files: Vec<PathBuf>,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        let verifier = VerifierSettings::default();
+        Self {
+            issuer: verifier.issuer,
+            audience: verifier.audience,
+            leeway_secs: verifier.leeway_secs,
+            access_ttl_secs: 15 * 60,
+            refresh_idle_ttl_secs: 14 * 24 * 3600,
+            session_max_ttl_secs: 30 * 24 * 3600,
+            refresh_grace_secs: 10,
+            signing_key_file: None,
+            previous_key_files: Vec::new(),
+        }
+    }
+}
+
+impl TokenSettings {
+    pub fn verifier(&self) -> VerifierSettings {
+        VerifierSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway_secs: self.leeway_secs,
+        }
+    }
+}
+
+/// `passwords.*`: the password policy and the hashing pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSettings {
+    /// bcrypt cost factor (4–31). Each step doubles the time of a hash.
+    pub bcrypt_cost: u32,
+    /// Minimum length in characters. The maximum is bcrypt's 72 bytes.
+    pub min_length: usize,
+    /// Also require three of: lower case, upper case, digit, other.
+    pub require_character_classes: bool,
+    /// Hashes computed at once; 0 means one per CPU.
+    pub hashing_threads: usize,
+    /// Hashes allowed to wait for a thread; beyond that, requests get UNAVAILABLE.
+    pub hashing_queue: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self {
+            bcrypt_cost: 12,
+            min_length: 8,
+            require_character_classes: false,
+            hashing_threads: 0,
+            hashing_queue: 64,
+        }
+    }
+}
+
+/// `login_throttle.*`: failed-login limits. The per-client limit stops one attacker quickly
+/// without locking the real user (who logs in from elsewhere) out; the per-account limit
+/// bounds a distributed attack.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failures allowed per account and client address within `client_window_secs`.
+    pub client_max_failures: u32,
+    pub client_window_secs: u64,
+    /// Failures allowed per account from all addresses within `account_window_secs`.
+    pub account_max_failures: u32,
+    pub account_window_secs: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            client_max_failures: 10,
+            client_window_secs: 15 * 60,
+            account_max_failures: 100,
+            account_window_secs: 3600,
+        }
+    }
+}
+
+/// `revocation.*`: how revocations reach the shared store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevocationSettings {
+    /// How often unpublished revocations are retried, and the store checked for a restart.
+    pub retry_interval_ms: u64,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            retry_interval_ms: 1_000,
+        }
+    }
+}
+
+impl RevocationSettings {
+    pub fn retry_interval(&self) -> Duration {
+        Duration::from_millis(self.retry_interval_ms)
+    }
+}
+
+const YEAR_SECS: u64 = 365 * 24 * 3600;
+
+impl Settings {
+    /// Checks what serde cannot: ranges and non-empty values.
+    ///
+    /// # Errors
+    /// One line naming the first offending key and its allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        let t = &self.tokens;
+        let p = &self.passwords;
+        let l = &self.login_throttle;
+        let ranges: [(&str, u64, u64, u64); 13] = [
+            ("passwords.bcrypt_cost", p.bcrypt_cost.into(), 4, 31),
+            ("passwords.min_length", p.min_length as u64, 1, 72),
+            ("tokens.access_ttl_secs", t.access_ttl_secs, 1, 24 * 3600),
+            (
+                "tokens.refresh_idle_ttl_secs",
+                t.refresh_idle_ttl_secs,
+                1,
+                10 * YEAR_SECS,
+            ),
+            (
+                "tokens.session_max_ttl_secs",
+                t.session_max_ttl_secs,
+                1,
+                10 * YEAR_SECS,
+            ),
+            ("tokens.refresh_grace_secs", t.refresh_grace_secs, 0, 3600),
+            ("tokens.leeway_secs", t.leeway_secs, 0, 300),
+            (
+                "login_throttle.client_max_failures",
+                l.client_max_failures.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_throttle.client_window_secs",
+                l.client_window_secs,
+                1,
+                YEAR_SECS,
+            ),
+            (
+                "login_throttle.account_max_failures",
+                l.account_max_failures.into(),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_throttle.account_window_secs",
+                l.account_window_secs,
+                1,
+                YEAR_SECS,
+            ),
+            (
+                "revocation.retry_interval_ms",
+                self.revocation.retry_interval_ms,
+                10,
+                3_600_000,
+            ),
+            (
+                "database.max_connections",
+                self.database.max_connections.into(),
+                1,
+                1_000,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(format!("{key} = {value} is out of range {min}..={max}"));
+            }
+        }
+        if t.issuer.trim().is_empty() {
+            return Err("tokens.issuer must not be empty".to_owned());
+        }
+        if t.audience.trim().is_empty() {
+            return Err("tokens.audience must not be empty".to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use service_support::{SettingsError, load_settings_from_map};
+
+    use super::*;
+
+    fn from_env(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        load_settings_from_map(ENV_PREFIX, None, LIST_KEYS, map)
+    }
+
+    #[test]
+    fn environment_variables_override_nested_defaults() {
+        let settings = from_env(&[
+            ("AUTH__LISTEN_ADDR", "0.0.0.0:6000"),
+            ("AUTH__PASSWORDS__BCRYPT_COST", "10"),
+            (
+                "AUTH__TOKENS__PREVIOUS_KEY_FILES",
+                "/keys/a.pem,/keys/b.pem",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(settings.listen_addr.port(), 6000);
+        assert_eq!(settings.passwords.bcrypt_cost, 10);
+        assert_eq!(
+            settings.passwords.min_length, 8,
+            "untouched keys keep their defaults"
+        );
+        assert_eq!(settings.tokens.previous_key_files.len(), 2);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_naming_it() {
+        let error = from_env(&[("AUTH__DATABSE__URL", "postgres://x")]).unwrap_err();
+        assert!(error.to_string().contains("databse"), "{error}");
+    }
+
+    #[test]
+    fn defaults_are_valid_and_ranges_are_enforced() {
+        assert_eq!(Settings::default().validate(), Ok(()));
+        let mut settings = Settings::default();
+        settings.passwords.bcrypt_cost = 3;
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .contains("passwords.bcrypt_cost")
+        );
+    }
+}

@@ -1,0 +1,263 @@
+//! Revocations: recorded durably in the auth database (the outbox) in the same transaction as
+//! the change that caused them, then published to the revocation store. A publication that
+//! fails is retried by [`Publisher::run`] until it succeeds, and a store that lost its data
+//! (Redis restarted) is re-seeded with every live revocation: nothing is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use database::{AnyConnection, Database};
+use diesel::QueryResult;
+use revocation::{Entry, Revocation, RevocationStore, Revocations};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{revocations, sessions, sessions::Session, users};
+use crate::error::AuthError;
+
+/// Why a session ended, as shown in the session list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    Logout,
+    LogoutAll,
+    RevokedByUser,
+    PasswordChanged,
+    UserDeactivated,
+    RolesChanged,
+    RefreshTokenReused,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::RevokedByUser => "revoked_by_user",
+            Self::PasswordChanged => "password_changed",
+            Self::UserDeactivated => "user_deactivated",
+            Self::RolesChanged => "roles_changed",
+            Self::RefreshTokenReused => "refresh_token_reused",
+        }
+    }
+}
+
+/// Revocations written to the outbox by a transaction, to publish once it has committed.
+#[derive(Debug, Default)]
+#[must_use = "publish the revocations after the transaction commits"]
+pub struct Pending {
+    ids: Vec<String>,
+    entries: Vec<Entry>,
+}
+
+impl Pending {
+    fn add(&mut self, other: Self) {
+        self.ids.extend(other.ids);
+        self.entries.extend(other.entries);
+    }
+}
+
+/// Revokes `targets` (skipping those already revoked) and queues their session and newest
+/// access token for the store. Returns how many were revoked now.
+///
+/// # Errors
+/// Database errors.
+pub fn revoke_sessions(
+    conn: &mut AnyConnection,
+    targets: &[Session],
+    reason: RevokeReason,
+    now: NaiveDateTime,
+    ttl: Duration,
+) -> QueryResult<(usize, Pending)> {
+    let live: Vec<&Session> = targets.iter().filter(|s| s.revoked_at.is_none()).collect();
+    if live.is_empty() {
+        return Ok((0, Pending::default()));
+    }
+    let ids: Vec<&str> = live.iter().map(|s| s.id.as_str()).collect();
+    let revoked = sessions::mark_revoked(conn, &ids, reason.as_str(), now)?;
+    let expires_at = expiry(now, ttl);
+    let entries: Vec<Entry> = live
+        .iter()
+        .flat_map(|session| {
+            [
+                Revocation::Session {
+                    session_id: session.id.clone(),
+                },
+                Revocation::Token {
+                    token_id: session.access_jti.clone(),
+                },
+            ]
+        })
+        .map(|revocation| Entry {
+            revocation,
+            expires_at,
+        })
+        .collect();
+    let ids = revocations::insert(conn, &entries)?;
+    Ok((revoked, Pending { ids, entries }))
+}
+
+/// Revokes every access token of `user_id` issued before `now` (its cut-off), and every live
+/// session of the user with `reason`. Returns the sessions revoked.
+///
+/// # Errors
+/// Database errors.
+pub fn revoke_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    reason: RevokeReason,
+    now: NaiveDateTime,
+    ttl: Duration,
+) -> QueryResult<(usize, Pending)> {
+    users::set_cut_off(conn, user_id, now)?;
+    let live = sessions::live_for_user(conn, user_id, now)?;
+    let (revoked, mut pending) = revoke_sessions(conn, &live, reason, now, ttl)?;
+    let cut_off = vec![Entry {
+        revocation: Revocation::UserCutoff {
+            user_id: user_id.to_owned(),
+            not_before: now.and_utc().timestamp(),
+        },
+        expires_at: expiry(now, ttl),
+    }];
+    let ids = revocations::insert(conn, &cut_off)?;
+    pending.add(Pending {
+        ids,
+        entries: cut_off,
+    });
+    Ok((revoked, pending))
+}
+
+fn expiry(now: NaiveDateTime, ttl: Duration) -> i64 {
+    now.and_utc()
+        .timestamp()
+        .saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Moves revocations from the outbox to the store.
+pub struct Publisher {
+    db: Database,
+    store: Revocations,
+    retry_interval: Duration,
+    // How long a re-seed vouches for the store; a re-seed also happens when this lapses.
+    seed_ttl: Duration,
+}
+
+impl Publisher {
+    pub fn new(
+        db: Database,
+        store: Revocations,
+        retry_interval: Duration,
+        seed_ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            retry_interval,
+            seed_ttl,
+        }
+    }
+
+    pub fn store(&self) -> &Revocations {
+        &self.store
+    }
+
+    /// Publishes what a committed transaction revoked. A failure is logged and left to
+    /// [`run`](Self::run): the revocation is already durable, so the caller's request
+    /// succeeds regardless.
+    pub async fn publish(&self, pending: Pending) {
+        if pending.entries.is_empty() {
+            return;
+        }
+        match self.store.publish(&pending.entries).await {
+            Ok(()) => {
+                if let Err(error) = self.mark_published(pending.ids).await {
+                    tracing::warn!(
+                        ?error,
+                        "revocation published but not marked; it will be re-sent"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "revocation store unreachable; the revocation will be retried");
+            }
+        }
+    }
+
+    /// Retries unpublished revocations and re-seeds a store that lost its data, every
+    /// `retry_interval`, until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut failing = false;
+        loop {
+            match self.sync().await {
+                Ok(()) if failing => {
+                    tracing::info!("revocation store reachable again; outbox published");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(error) if !failing => {
+                    tracing::warn!(?error, "cannot publish revocations; retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.retry_interval) => {}
+            }
+        }
+    }
+
+    /// One pass: re-seed if needed, else publish what is pending.
+    ///
+    /// # Errors
+    /// The store or the database failed; nothing is marked published then.
+    pub async fn sync(&self) -> Result<(), AuthError> {
+        let now = Utc::now().naive_utc();
+        let reseed = !self.store.is_seeded().await.map_err(unavailable)?;
+        let rows = self
+            .db
+            .run(move |conn| -> Result<_, AuthError> {
+                Ok(if reseed {
+                    revocations::live(conn, now)?
+                } else {
+                    revocations::pending(conn, now, 1_000)?
+                })
+            })
+            .await?;
+        let entries: Vec<Entry> = rows.iter().filter_map(|row| row.entry()).collect();
+        if reseed {
+            let seeded_until = now
+                .and_utc()
+                .timestamp()
+                .saturating_add(i64::try_from(self.seed_ttl.as_secs()).unwrap_or(i64::MAX));
+            self.store
+                .reseed(&entries, seeded_until)
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(entries = entries.len(), "revocation store seeded");
+        } else if !entries.is_empty() {
+            self.store.publish(&entries).await.map_err(unavailable)?;
+        }
+        let unpublished: Vec<String> = rows
+            .into_iter()
+            .filter(|row| row.published_at.is_none())
+            .map(|row| row.id)
+            .collect();
+        self.mark_published(unpublished).await
+    }
+
+    async fn mark_published(&self, ids: Vec<String>) -> Result<(), AuthError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now().naive_utc();
+        self.db
+            .run(move |conn| -> Result<_, AuthError> {
+                Ok(revocations::mark_published(conn, &ids, now)?)
+            })
+            .await
+    }
+}
+
+fn unavailable(error: revocation::StoreError) -> AuthError {
+    AuthError::Unavailable(error.into())
+}

@@ -1,0 +1,249 @@
+//! Building and running auth-service: everything fallible happens in [`Application::build`]
+//! (settings, database and migrations, keys, listener), so a started service only stops when
+//! asked to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::auth::v1::auth_service_server::AuthServiceServer;
+use revocation::Revocations;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Settings;
+use crate::db;
+use crate::domain::PasswordPolicy;
+use crate::grpc::AuthApi;
+use crate::keys::{KeyError, KeyRing};
+use crate::passwords::PasswordHasher;
+use crate::revocation::Publisher;
+use crate::state::AppState;
+use crate::tokens::Tokens;
+
+/// How often the database is probed for the health service.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often expired outbox rows and stale login counters are deleted.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Settings(String),
+    #[error("database: {0}")]
+    Database(Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("redis: {0}")]
+    Redis(#[from] revocation::StoreError),
+    #[error("passwords.bcrypt_cost: {0}")]
+    Hashing(#[from] bcrypt::BcryptError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built auth-service, bound to its address and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Builds the service with the revocation store its settings name.
+    ///
+    /// # Errors
+    /// Any start-up failure, with a message naming what to fix.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = Revocations::from_settings(&settings.redis)?;
+        Self::build_with_store(settings, store).await
+    }
+
+    /// Builds the service around a given revocation store, so that services sharing a process
+    /// can share one in-process store.
+    ///
+    /// # Errors
+    /// Any start-up failure, with a message naming what to fix.
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Revocations,
+    ) -> Result<Self, StartupError> {
+        let state = build_state(&settings, store).await?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.listen_addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen_addr,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            grace: settings.shutdown_grace(),
+        })
+    }
+
+    /// The bound address (the real port when the settings said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight calls finish for at most the
+    /// configured grace period.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AuthServiceServer<AuthApi>>().await;
+        // v1alpha too, for grpcurl versions older than 1.8.8.
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let background = [
+            tokio::spawn(Arc::clone(&self.state.publisher).run(shutdown.clone())),
+            tokio::spawn(watch_database(
+                Arc::clone(&self.state),
+                health,
+                shutdown.clone(),
+            )),
+            tokio::spawn(housekeeping(Arc::clone(&self.state), shutdown.clone())),
+        ];
+
+        tracing::info!(addr = %self.addr, "auth-service listening");
+        let server = Server::builder()
+            .trace_fn(|request| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+            })
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(AuthServiceServer::new(AuthApi::new(Arc::clone(&self.state))))
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), shutdown.clone().cancelled_owned());
+
+        let grace = self.grace;
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => result?,
+            () = deadline => tracing::warn!("shutdown grace period over; dropping remaining calls"),
+        }
+        for task in background {
+            task.abort();
+        }
+        tracing::info!("auth-service stopped");
+        Ok(())
+    }
+}
+
+/// Everything the RPCs work with, from validated settings.
+///
+/// # Errors
+/// Any start-up failure, with a message naming what to fix.
+pub async fn build_state(
+    settings: &Settings,
+    store: Revocations,
+) -> Result<Arc<AppState>, StartupError> {
+    settings.validate().map_err(StartupError::Settings)?;
+    let keys = KeyRing::load(&settings.tokens)?;
+    let database = db::connect(&settings.database)
+        .await
+        .map_err(StartupError::Database)?;
+    let password_settings = settings.passwords.clone();
+    let passwords = tokio::task::spawn_blocking(move || PasswordHasher::new(&password_settings))
+        .await
+        .map_err(|error| StartupError::Settings(error.to_string()))??;
+    let tokens = Tokens::new(keys, settings.tokens.clone());
+    let publisher = Arc::new(Publisher::new(
+        database.clone(),
+        store,
+        settings.revocation.retry_interval(),
+        tokens.revocation_ttl(),
+    ));
+    Ok(Arc::new(AppState {
+        db: database,
+        passwords,
+        policy: PasswordPolicy::new(&settings.passwords),
+        tokens,
+        publisher,
+        throttle: settings.login_throttle.clone(),
+    }))
+}
+
+/// Reflection lists only this server's own services.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("bookstore.auth.v1.AuthService")
+        .with_service_name("grpc.health.v1.Health")
+}
+
+/// Reports NOT_SERVING through the health service while the database cannot be reached.
+async fn watch_database(state: Arc<AppState>, health: HealthReporter, shutdown: CancellationToken) {
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(HEALTH_PROBE_INTERVAL) => {}
+        }
+        let reachable = state.db.ping().await;
+        if reachable != serving {
+            serving = reachable;
+            if serving {
+                tracing::info!("database reachable again");
+                health.set_serving::<AuthServiceServer<AuthApi>>().await;
+            } else {
+                tracing::warn!("database unreachable; reporting NOT_SERVING");
+                health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
+            }
+        }
+    }
+}
+
+/// Deletes outbox rows whose tokens have all expired and login counters whose window is over.
+async fn housekeeping(state: Arc<AppState>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
+        }
+        let window = crate::throttle::longest_window(&state.throttle);
+        let outcome = state
+            .db
+            .run(move |conn| -> Result<_, crate::error::AuthError> {
+                let now = chrono::Utc::now().naive_utc();
+                let revocations = db::revocations::delete_expired(conn, now)?;
+                let floor = now
+                    .checked_sub_signed(window)
+                    .unwrap_or(chrono::NaiveDateTime::MIN);
+                let attempts = db::login_attempts::delete_started_before(conn, floor)?;
+                Ok((revocations, attempts))
+            })
+            .await;
+        match outcome {
+            Ok((revocations, attempts)) => {
+                tracing::debug!(revocations, attempts, "housekeeping done");
+            }
+            Err(error) => tracing::warn!(%error, "housekeeping failed; will retry"),
+        }
+    }
+}
