@@ -223,6 +223,9 @@ pub fn write_new_key(path: &Path, kind: KeyKind) -> Result<SigningKey, KeyError>
         path: path.to_owned(),
         source,
     };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(write_error)?;
+    }
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

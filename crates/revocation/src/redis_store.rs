@@ -84,8 +84,7 @@ impl RedisStore {
     }
 
     /// Queues the commands that record the live ones among `entries`.
-    fn add_entries(&self, pipe: &mut redis::Pipeline, entries: &[Entry]) {
-        let now = unix_now();
+    fn add_entries(&self, pipe: &mut redis::Pipeline, entries: &[Entry], now: i64) {
         for entry in entries.iter().filter(|e| e.expires_at > now) {
             let ttl = entry.expires_at - now;
             match &entry.revocation {
@@ -153,7 +152,13 @@ impl RevocationStore for RedisStore {
     }
 
     async fn publish(&self, entries: &[Entry]) -> Result<(), StoreError> {
-        self.run::<()>(|pipe| self.add_entries(pipe, entries)).await
+        // Redis refuses an empty pipeline.
+        let now = unix_now();
+        if entries.iter().all(|entry| entry.expires_at <= now) {
+            return Ok(());
+        }
+        self.run::<()>(|pipe| self.add_entries(pipe, entries, now))
+            .await
     }
 
     async fn is_seeded(&self) -> Result<bool, StoreError> {
@@ -166,12 +171,148 @@ impl RevocationStore for RedisStore {
     }
 
     async fn reseed(&self, entries: &[Entry], seeded_until: i64) -> Result<(), StoreError> {
-        let ttl = (seeded_until - unix_now()).max(1).unsigned_abs();
+        let now = unix_now();
+        let ttl = (seeded_until - now).max(1).unsigned_abs();
         self.run::<()>(|pipe| {
             pipe.atomic();
-            self.add_entries(pipe, entries);
+            self.add_entries(pipe, entries, now);
             pipe.set_ex(self.seeded_key(), 1, ttl).ignore();
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn store() -> RedisStore {
+        let settings = RedisSettings {
+            url: Some(SecretString::from(test_support::redis_url())),
+            key_prefix: test_support::unique_redis_prefix(),
+            timeout_ms: 1_000,
+        };
+        RedisStore::connect(&settings).unwrap().unwrap()
+    }
+
+    fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at: i64) -> TokenIdentity<'a> {
+        TokenIdentity {
+            token_id,
+            session_id,
+            user_id: "u1",
+            issued_at,
+        }
+    }
+
+    fn entry(revocation: Revocation) -> Entry {
+        Entry {
+            revocation,
+            expires_at: unix_now() + 60,
+        }
+    }
+
+    fn cutoff(not_before: i64) -> Entry {
+        entry(Revocation::UserCutoff {
+            user_id: "u1".into(),
+            not_before,
+        })
+    }
+
+    #[tokio::test]
+    async fn each_rule_revokes_only_what_it_names() {
+        let store = store();
+        store
+            .publish(&[
+                entry(Revocation::Token {
+                    token_id: "t1".into(),
+                }),
+                entry(Revocation::Session {
+                    session_id: "s2".into(),
+                }),
+                cutoff(1_000),
+            ])
+            .await
+            .unwrap();
+
+        assert_eq!(
+            store.check(&token("t1", "s1", 2_000)).await.unwrap(),
+            Some(RevokedBy::Token)
+        );
+        assert_eq!(
+            store.check(&token("t9", "s2", 2_000)).await.unwrap(),
+            Some(RevokedBy::Session)
+        );
+        assert_eq!(
+            store.check(&token("t9", "s9", 999)).await.unwrap(),
+            Some(RevokedBy::UserCutoff)
+        );
+        assert_eq!(store.check(&token("t9", "s9", 1_000)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_older_cutoff_published_later_never_lowers_a_newer_one() {
+        let store = store();
+        store.publish(&[cutoff(2_000)]).await.unwrap();
+        store.publish(&[cutoff(1_000)]).await.unwrap();
+
+        assert_eq!(
+            store.check(&token("t", "s", 1_500)).await.unwrap(),
+            Some(RevokedBy::UserCutoff)
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_expire_with_the_tokens_they_cover() {
+        let store = store();
+        let mut expired = entry(Revocation::Token {
+            token_id: "t1".into(),
+        });
+        expired.expires_at = unix_now() - 1;
+        store.publish(&[expired]).await.unwrap();
+
+        assert_eq!(store.check(&token("t1", "s1", 0)).await.unwrap(), None);
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(store.key("token", "t1"))
+            .query_async(&mut store.connection.clone())
+            .await
+            .unwrap();
+        assert_eq!(ttl, -2, "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn a_store_is_seeded_only_after_a_reseed() {
+        let store = store();
+        assert!(!store.is_seeded().await.unwrap());
+
+        store
+            .reseed(
+                &[entry(Revocation::Session {
+                    session_id: "s1".into(),
+                })],
+                unix_now() + 60,
+            )
+            .await
+            .unwrap();
+
+        assert!(store.is_seeded().await.unwrap());
+        assert_eq!(
+            store.check(&token("t", "s1", 0)).await.unwrap(),
+            Some(RevokedBy::Session)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_an_error_within_the_timeout() {
+        let settings = RedisSettings {
+            url: Some(SecretString::from("redis://127.0.0.1:1".to_owned())),
+            key_prefix: "unused:".into(),
+            timeout_ms: 200,
+        };
+        let store = RedisStore::connect(&settings).unwrap().unwrap();
+
+        assert!(store.check(&token("t", "s", 0)).await.is_err());
+        assert!(store.publish(&[cutoff(1)]).await.is_err());
     }
 }

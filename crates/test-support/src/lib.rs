@@ -11,10 +11,12 @@
 
 mod chaos;
 mod database;
+mod schema;
 mod tracing_once;
 
 pub use chaos::ChaosProxy;
 pub use database::{Backend, TestDatabase};
+pub use schema::SchemaShape;
 pub use tracing_once::init_tracing;
 
 /// The Redis the tests use.

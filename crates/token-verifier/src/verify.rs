@@ -151,3 +151,164 @@ fn classify(kind: &ErrorKind) -> Rejection {
         _ => Rejection::Malformed,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, ThumbprintHash};
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    struct Signer {
+        key: EncodingKey,
+        kid: String,
+        keys: KeySet,
+    }
+
+    fn signer() -> Signer {
+        let der = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap();
+        let key = EncodingKey::from_ed_der(der.as_ref());
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).unwrap();
+        let kid = jwk.thumbprint(ThumbprintHash::SHA256).unwrap();
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.key_algorithm = Some(KeyAlgorithm::EdDSA);
+        let keys = KeySet::from_jwks([&jwk]).unwrap();
+        Signer { key, kid, keys }
+    }
+
+    impl Signer {
+        fn sign(&self, claims: &Value) -> String {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(self.kid.clone());
+            encode(&header, claims, &self.key).unwrap()
+        }
+    }
+
+    fn claims(typ: &str) -> Value {
+        let now = unix_now();
+        json!({
+            "iss": "bookstore-auth", "aud": "bookstore", "sub": "u1", "sid": "s1", "jti": "j1",
+            "iat": now, "nbf": now, "exp": now + 900, "typ": typ, "roles": ["user"],
+        })
+    }
+
+    fn with(mut claims: Value, key: &str, value: Value) -> Value {
+        claims[key] = value;
+        claims
+    }
+
+    fn verify(signer: &Signer, claims: &Value, expected: TokenType) -> Result<Claims, Rejection> {
+        Verifier::new(&VerifierSettings::default()).verify(
+            &signer.keys,
+            &signer.sign(claims),
+            expected,
+        )
+    }
+
+    #[test]
+    fn a_well_formed_token_yields_its_claims() {
+        let signer = signer();
+        let verified = verify(&signer, &claims("access"), TokenType::Access).unwrap();
+        assert_eq!((verified.sub.as_str(), verified.sid.as_str()), ("u1", "s1"));
+        assert!(verified.has_role("user"));
+    }
+
+    #[test]
+    fn the_token_type_must_match() {
+        let signer = signer();
+        assert_eq!(
+            verify(&signer, &claims("refresh"), TokenType::Access),
+            Err(Rejection::WrongType)
+        );
+        assert_eq!(
+            verify(&signer, &claims("access"), TokenType::Refresh),
+            Err(Rejection::WrongType)
+        );
+    }
+
+    #[test]
+    fn time_claims_are_checked_within_the_leeway() {
+        let signer = signer();
+        let now = unix_now();
+        let cases = [
+            (
+                with(claims("access"), "exp", json!(now - 60)),
+                Err(Rejection::Expired),
+            ),
+            (with(claims("access"), "exp", json!(now - 2)), Ok(())),
+            (
+                with(claims("access"), "nbf", json!(now + 60)),
+                Err(Rejection::NotYetValid),
+            ),
+            (
+                with(claims("access"), "iat", json!(now + 60)),
+                Err(Rejection::NotYetValid),
+            ),
+            (with(claims("access"), "iat", json!(now + 2)), Ok(())),
+        ];
+        for (claims, expected) in cases {
+            assert_eq!(
+                verify(&signer, &claims, TokenType::Access).map(drop),
+                expected,
+                "{claims}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_and_audience_must_be_ours() {
+        let signer = signer();
+        for (key, value) in [("iss", "someone-else"), ("aud", "another-api")] {
+            let claims = with(claims("access"), key, json!(value));
+            assert_eq!(
+                verify(&signer, &claims, TokenType::Access),
+                Err(Rejection::WrongAudience)
+            );
+        }
+    }
+
+    #[test]
+    fn missing_or_empty_claims_are_malformed() {
+        let signer = signer();
+        for key in ["sid", "jti", "sub", "exp", "typ"] {
+            let mut claims = claims("access");
+            claims.as_object_mut().unwrap().remove(key);
+            assert_eq!(
+                verify(&signer, &claims, TokenType::Access).map(drop),
+                Err(Rejection::Malformed),
+                "{key}"
+            );
+        }
+        let empty_sid = with(claims("access"), "sid", json!(""));
+        assert_eq!(
+            verify(&signer, &empty_sid, TokenType::Access).map(drop),
+            Err(Rejection::Malformed)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_oversized_tokens_are_refused_before_verifying() {
+        let signer = signer();
+        let other = self::signer();
+        let verifier = Verifier::new(&VerifierSettings::default());
+        let foreign = other.sign(&claims("access"));
+        assert_eq!(
+            verifier
+                .verify(&signer.keys, &foreign, TokenType::Access)
+                .map(drop),
+            Err(Rejection::BadSignature)
+        );
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(
+            verifier
+                .verify(&signer.keys, &huge, TokenType::Access)
+                .map(drop),
+            Err(Rejection::Malformed)
+        );
+    }
+}
