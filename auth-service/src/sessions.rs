@@ -10,7 +10,9 @@ use crate::caller::Caller;
 use crate::db::sessions::{LastUse, NewSession, Session};
 use crate::db::users::User;
 use crate::db::{sessions, users};
-use crate::domain::{ClientInfo, MAX_PASSWORD_BYTES, Roles, has_control_chars, login_key};
+use crate::domain::{
+    ClientInfo, MAX_PASSWORD_BYTES, Roles, email_key, has_control_chars, login_key,
+};
 use crate::error::{AuthError, FieldErrors};
 use crate::revocation::{self, Pending, RevokeReason};
 use crate::state::AppState;
@@ -55,8 +57,13 @@ impl AppState {
         errors.into_result()?;
         let password = SecretString::from(password);
 
-        let key = login_key(login);
-        let by_email = key.contains('@');
+        // Usernames cannot contain '@', so a name with one is an email address.
+        let by_email = login.contains('@');
+        let key = if by_email {
+            email_key(login)
+        } else {
+            login_key(login)
+        };
         let throttle = self.throttle.clone();
         let ip = client.ip.clone();
         let (user, attempt_keys) = self

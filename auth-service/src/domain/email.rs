@@ -38,7 +38,7 @@ impl Email {
         }
         Ok(Self {
             address: address.to_owned(),
-            key: address.to_lowercase(),
+            key: email_key(address),
         })
     }
 
@@ -49,6 +49,11 @@ impl Email {
     pub fn key(&self) -> &str {
         &self.key
     }
+}
+
+/// What two addresses that differ only in letter case have in common.
+pub fn email_key(address: &str) -> String {
+    address.trim().to_lowercase()
 }
 
 #[cfg(test)]

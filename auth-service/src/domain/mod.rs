@@ -8,7 +8,7 @@ mod roles;
 mod username;
 
 pub use client::ClientInfo;
-pub use email::Email;
+pub use email::{Email, email_key};
 pub use password::{MAX_BYTES as MAX_PASSWORD_BYTES, NewPassword, PasswordPolicy};
 pub use roles::{Role, Roles};
 pub use username::{Username, login_key};

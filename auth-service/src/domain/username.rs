@@ -47,7 +47,7 @@ impl Username {
     }
 }
 
-/// The comparison key of a login name: NFKC, then full Unicode case folding, then NFKC again
+/// The comparison key of a username: NFKC, then full Unicode case folding, then NFKC again
 /// (case folding can denormalise). `Straße`, `STRASSE` and `ｓｔｒａｓｓｅ` share one key.
 pub fn login_key(name: &str) -> String {
     let folded = caseless::default_case_fold_str(&name.trim().nfkc().collect::<String>());

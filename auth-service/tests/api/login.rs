@@ -21,6 +21,13 @@ both_backends! {
         assert!(sessions.iter().any(|s| s.id == first.session_id && s.ip == "127.0.0.1"));
     }
 
+    async fn login_by_an_email_with_non_ascii_letters_ignores_their_case(backend) {
+        let app = spawn_app(backend).await;
+        app.register("strasse-fan", "Straße.Ü@Example.org", PASSWORD).await.unwrap();
+
+        assert!(app.login("straße.ü@EXAMPLE.org", PASSWORD).await.is_ok());
+    }
+
     async fn every_login_failure_gets_the_same_unauthenticated_answer(backend) {
         let app = spawn_app(backend).await;
         app.user("grace").await;
