@@ -12,6 +12,6 @@ mod url;
 
 pub use connection::{AnyConnection, write_transaction};
 pub use errors::{DatabaseError, is_unavailable, unique_violation};
-pub use migrations::run_migrations;
+pub use migrations::Migrations;
 pub use pool::{Database, DatabaseSettings};
 pub use url::{Backend, DatabaseUrl, UrlError};

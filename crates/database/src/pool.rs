@@ -6,6 +6,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::migrations::{Migrations, run_migrations};
 use crate::{AnyConnection, DatabaseError, DatabaseUrl};
 
 /// `database.*` keys, the same for every service.
@@ -72,6 +73,25 @@ impl Database {
             .connection_timeout(settings.connection_timeout())
             .build(ConnectionManager { url: url.clone() })?;
         Ok(Self { pool, url })
+    }
+
+    /// Opens the pool (off the async threads) and applies pending migrations: what every
+    /// service does at start-up.
+    ///
+    /// # Errors
+    /// The database cannot be reached or a migration fails.
+    pub async fn open(
+        settings: &DatabaseSettings,
+        default_url: &'static str,
+        migrations: &'static Migrations,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let settings = settings.clone();
+        let database =
+            tokio::task::spawn_blocking(move || Self::connect(&settings, default_url)).await??;
+        database
+            .run(move |conn| run_migrations(conn, migrations))
+            .await?;
+        Ok(database)
     }
 
     pub fn url(&self) -> &DatabaseUrl {

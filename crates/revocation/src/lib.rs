@@ -11,6 +11,8 @@
 //! Two implementations serve the same [`RevocationStore`] trait: [`RedisStore`], shared by
 //! every instance, and [`MemoryStore`], for the single-process embedded mode.
 
+#[cfg(test)]
+mod contract_tests;
 mod memory;
 mod redis_store;
 

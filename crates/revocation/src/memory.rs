@@ -101,105 +101,27 @@ impl RevocationStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at: i64) -> TokenIdentity<'a> {
-        TokenIdentity {
-            token_id,
-            session_id,
-            user_id: "u1",
-            issued_at,
-        }
-    }
-
-    fn entry(revocation: Revocation, expires_at: i64) -> Entry {
-        Entry {
-            revocation,
-            expires_at,
-        }
-    }
+    use super::MemoryStore;
+    use crate::contract_tests as contract;
 
     #[tokio::test]
     async fn each_rule_revokes_only_what_it_names() {
-        let store = MemoryStore::default();
-        let later = unix_now() + 60;
-        store
-            .publish(&[
-                entry(
-                    Revocation::Token {
-                        token_id: "t1".into(),
-                    },
-                    later,
-                ),
-                entry(
-                    Revocation::Session {
-                        session_id: "s2".into(),
-                    },
-                    later,
-                ),
-                entry(
-                    Revocation::UserCutoff {
-                        user_id: "u1".into(),
-                        not_before: 1_000,
-                    },
-                    later,
-                ),
-            ])
-            .await
-            .unwrap();
-
-        assert_eq!(
-            store.check(&token("t1", "s1", 2_000)).await.unwrap(),
-            Some(RevokedBy::Token)
-        );
-        assert_eq!(
-            store.check(&token("t9", "s2", 2_000)).await.unwrap(),
-            Some(RevokedBy::Session)
-        );
-        assert_eq!(
-            store.check(&token("t9", "s9", 999)).await.unwrap(),
-            Some(RevokedBy::UserCutoff)
-        );
-        assert_eq!(store.check(&token("t9", "s9", 1_000)).await.unwrap(), None);
+        contract::each_rule_revokes_only_what_it_names(&MemoryStore::default()).await;
     }
 
     #[tokio::test]
-    async fn an_older_cutoff_never_replaces_a_newer_one() {
-        let store = MemoryStore::default();
-        let later = unix_now() + 60;
-        let cutoff = |not_before| {
-            entry(
-                Revocation::UserCutoff {
-                    user_id: "u1".into(),
-                    not_before,
-                },
-                later,
-            )
-        };
-        store
-            .publish(&[cutoff(2_000), cutoff(1_000)])
-            .await
-            .unwrap();
-
-        assert_eq!(
-            store.check(&token("t", "s", 1_500)).await.unwrap(),
-            Some(RevokedBy::UserCutoff)
-        );
+    async fn an_older_cutoff_published_later_never_lowers_a_newer_one() {
+        contract::an_older_cutoff_published_later_never_lowers_a_newer_one(&MemoryStore::default())
+            .await;
     }
 
     #[tokio::test]
-    async fn expired_entries_are_forgotten() {
-        let store = MemoryStore::default();
-        store
-            .publish(&[entry(
-                Revocation::Token {
-                    token_id: "t1".into(),
-                },
-                unix_now() - 1,
-            )])
-            .await
-            .unwrap();
+    async fn expired_entries_are_not_kept() {
+        contract::expired_entries_are_not_kept(&MemoryStore::default()).await;
+    }
 
-        assert_eq!(store.check(&token("t1", "s1", 0)).await.unwrap(), None);
+    #[tokio::test]
+    async fn a_store_is_seeded_only_after_a_reseed() {
+        contract::a_store_is_seeded_only_after_a_reseed(&MemoryStore::default()).await;
     }
 }

@@ -187,6 +187,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::contract_tests::{self as contract, cutoff, token};
 
     fn store() -> RedisStore {
         let settings = RedisSettings {
@@ -197,82 +198,21 @@ mod tests {
         RedisStore::connect(&settings).unwrap().unwrap()
     }
 
-    fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at: i64) -> TokenIdentity<'a> {
-        TokenIdentity {
-            token_id,
-            session_id,
-            user_id: "u1",
-            issued_at,
-        }
-    }
-
-    fn entry(revocation: Revocation) -> Entry {
-        Entry {
-            revocation,
-            expires_at: unix_now() + 60,
-        }
-    }
-
-    fn cutoff(not_before: i64) -> Entry {
-        entry(Revocation::UserCutoff {
-            user_id: "u1".into(),
-            not_before,
-        })
-    }
-
     #[tokio::test]
     async fn each_rule_revokes_only_what_it_names() {
-        let store = store();
-        store
-            .publish(&[
-                entry(Revocation::Token {
-                    token_id: "t1".into(),
-                }),
-                entry(Revocation::Session {
-                    session_id: "s2".into(),
-                }),
-                cutoff(1_000),
-            ])
-            .await
-            .unwrap();
-
-        assert_eq!(
-            store.check(&token("t1", "s1", 2_000)).await.unwrap(),
-            Some(RevokedBy::Token)
-        );
-        assert_eq!(
-            store.check(&token("t9", "s2", 2_000)).await.unwrap(),
-            Some(RevokedBy::Session)
-        );
-        assert_eq!(
-            store.check(&token("t9", "s9", 999)).await.unwrap(),
-            Some(RevokedBy::UserCutoff)
-        );
-        assert_eq!(store.check(&token("t9", "s9", 1_000)).await.unwrap(), None);
+        contract::each_rule_revokes_only_what_it_names(&store()).await;
     }
 
     #[tokio::test]
     async fn an_older_cutoff_published_later_never_lowers_a_newer_one() {
-        let store = store();
-        store.publish(&[cutoff(2_000)]).await.unwrap();
-        store.publish(&[cutoff(1_000)]).await.unwrap();
-
-        assert_eq!(
-            store.check(&token("t", "s", 1_500)).await.unwrap(),
-            Some(RevokedBy::UserCutoff)
-        );
+        contract::an_older_cutoff_published_later_never_lowers_a_newer_one(&store()).await;
     }
 
     #[tokio::test]
-    async fn entries_expire_with_the_tokens_they_cover() {
+    async fn expired_entries_are_not_kept() {
         let store = store();
-        let mut expired = entry(Revocation::Token {
-            token_id: "t1".into(),
-        });
-        expired.expires_at = unix_now() - 1;
-        store.publish(&[expired]).await.unwrap();
+        contract::expired_entries_are_not_kept(&store).await;
 
-        assert_eq!(store.check(&token("t1", "s1", 0)).await.unwrap(), None);
         let ttl: i64 = redis::cmd("TTL")
             .arg(store.key("token", "t1"))
             .query_async(&mut store.connection.clone())
@@ -283,24 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_is_seeded_only_after_a_reseed() {
-        let store = store();
-        assert!(!store.is_seeded().await.unwrap());
-
-        store
-            .reseed(
-                &[entry(Revocation::Session {
-                    session_id: "s1".into(),
-                })],
-                unix_now() + 60,
-            )
-            .await
-            .unwrap();
-
-        assert!(store.is_seeded().await.unwrap());
-        assert_eq!(
-            store.check(&token("t", "s1", 0)).await.unwrap(),
-            Some(RevokedBy::Session)
-        );
+        contract::a_store_is_seeded_only_after_a_reseed(&store()).await;
     }
 
     #[tokio::test]

@@ -51,10 +51,13 @@ fn load<T: DeserializeOwned>(
         .prefix_separator("__")
         .separator("__")
         .try_parsing(true)
-        .list_separator(",")
         .source(variables);
-    for key in list_keys {
-        environment = environment.with_list_parse_key(key);
+    // Without named keys, a list separator would turn every value into a list.
+    if !list_keys.is_empty() {
+        environment = environment.list_separator(",");
+        for key in list_keys {
+            environment = environment.with_list_parse_key(key);
+        }
     }
     let mut builder = Config::builder();
     if let Some(path) = file {

@@ -25,3 +25,15 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received");
 }
+
+/// A token cancelled by the first SIGINT or SIGTERM: what a service binary hands to its
+/// `run_until_stopped`.
+pub fn cancel_on_shutdown_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        cancel.cancel();
+    });
+    token
+}

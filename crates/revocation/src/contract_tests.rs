@@ -1,0 +1,100 @@
+//! The behaviour every [`RevocationStore`] must have, run against each implementation by its
+//! own tests.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::{Entry, Revocation, RevocationStore, RevokedBy, TokenIdentity, unix_now};
+
+pub fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at: i64) -> TokenIdentity<'a> {
+    TokenIdentity {
+        token_id,
+        session_id,
+        user_id: "u1",
+        issued_at,
+    }
+}
+
+pub fn entry(revocation: Revocation) -> Entry {
+    Entry {
+        revocation,
+        expires_at: unix_now() + 60,
+    }
+}
+
+pub fn cutoff(not_before: i64) -> Entry {
+    entry(Revocation::UserCutoff {
+        user_id: "u1".into(),
+        not_before,
+    })
+}
+
+pub async fn each_rule_revokes_only_what_it_names(store: &impl RevocationStore) {
+    store
+        .publish(&[
+            entry(Revocation::Token {
+                token_id: "t1".into(),
+            }),
+            entry(Revocation::Session {
+                session_id: "s2".into(),
+            }),
+            cutoff(1_000),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.check(&token("t1", "s1", 2_000)).await.unwrap(),
+        Some(RevokedBy::Token)
+    );
+    assert_eq!(
+        store.check(&token("t9", "s2", 2_000)).await.unwrap(),
+        Some(RevokedBy::Session)
+    );
+    assert_eq!(
+        store.check(&token("t9", "s9", 999)).await.unwrap(),
+        Some(RevokedBy::UserCutoff)
+    );
+    assert_eq!(store.check(&token("t9", "s9", 1_000)).await.unwrap(), None);
+}
+
+pub async fn an_older_cutoff_published_later_never_lowers_a_newer_one(
+    store: &impl RevocationStore,
+) {
+    store.publish(&[cutoff(2_000)]).await.unwrap();
+    store.publish(&[cutoff(1_000)]).await.unwrap();
+
+    assert_eq!(
+        store.check(&token("t", "s", 1_500)).await.unwrap(),
+        Some(RevokedBy::UserCutoff)
+    );
+}
+
+pub async fn expired_entries_are_not_kept(store: &impl RevocationStore) {
+    let mut expired = entry(Revocation::Token {
+        token_id: "t1".into(),
+    });
+    expired.expires_at = unix_now() - 1;
+    store.publish(&[expired]).await.unwrap();
+
+    assert_eq!(store.check(&token("t1", "s1", 0)).await.unwrap(), None);
+}
+
+pub async fn a_store_is_seeded_only_after_a_reseed(store: &impl RevocationStore) {
+    assert!(!store.is_seeded().await.unwrap());
+
+    store
+        .reseed(
+            &[entry(Revocation::Session {
+                session_id: "s1".into(),
+            })],
+            unix_now() + 60,
+        )
+        .await
+        .unwrap();
+
+    assert!(store.is_seeded().await.unwrap());
+    assert_eq!(
+        store.check(&token("t", "s1", 0)).await.unwrap(),
+        Some(RevokedBy::Session)
+    );
+}

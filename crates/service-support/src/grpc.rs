@@ -1,0 +1,117 @@
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// A listener on `addr` (port 0 picks a free port) and the address it got.
+///
+/// # Errors
+/// The address is taken or not allowed.
+pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), BindError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| BindError { addr, source })?;
+    Ok((listener, bound))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+/// Server reflection for `services` (full gRPC names) and the health service, so `grpcurl`
+/// works without `.proto` files and each server lists only what it serves.
+pub fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health");
+    services
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
+}
+
+/// The span every gRPC call runs in, for `Server::trace_fn`: its method and the caller's
+/// `x-request-id`, so each log line of the call carries both.
+pub fn request_span(request: &http::Request<()>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
+}
+
+/// Drives `server` (built with `serve_with_incoming_shutdown(…, shutdown)`) to its end: after
+/// `shutdown` fires, in-flight calls get `grace` to finish before they are dropped.
+///
+/// # Errors
+/// The server's own error.
+pub async fn serve_with_grace<E>(
+    server: impl Future<Output = Result<(), E>>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), E> {
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!("shutdown grace period over; dropping remaining calls");
+            Ok(())
+        }
+    }
+}
+
+/// Reports the health of `service` as `probe` says (SERVING while it holds, NOT_SERVING
+/// otherwise): once before returning, so the service never starts without a status, then every
+/// `interval` from a spawned task until `shutdown`.
+pub async fn start_health_reports<F, Fut>(
+    reporter: HealthReporter,
+    service: &'static str,
+    probe: F,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let mut healthy = probe().await;
+    set_health(&reporter, service, healthy).await;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            let now = probe().await;
+            if now != healthy {
+                healthy = now;
+                tracing::info!(service, healthy, "health changed");
+                set_health(&reporter, service, healthy).await;
+            }
+        }
+    })
+}
+
+async fn set_health(reporter: &HealthReporter, service: &str, healthy: bool) {
+    let status = if healthy {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    reporter.set_service_status(service, status).await;
+}
