@@ -13,10 +13,7 @@ use crate::sessions::start_session;
 use crate::state::AppState;
 use crate::throttle::{self, AttemptKeys};
 use crate::tokens::TokenPair;
-
-/// Page size of list calls when the caller gives none.
-pub const DEFAULT_PAGE_SIZE: i64 = 20;
-pub const MAX_PAGE_SIZE: i64 = 100;
+use grpc_conventions::{PageToken, page_limit};
 
 /// What a registration asks for, as received.
 pub struct Registration {
@@ -56,9 +53,9 @@ impl AppState {
                 registration.email.trim(),
             ),
         );
-        errors.into_result()?;
+        // Each `None` recorded its message in `errors`.
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-            return Err(AuthError::InvalidInput(FieldErrors::default()));
+            return Err(errors.into());
         };
 
         let hash = self.passwords.hash(password.into_secret()).await?;
@@ -146,15 +143,15 @@ impl AppState {
                     throttle::record_failure(conn, &keys, &throttle, Utc::now().naive_utc())
                 })
                 .await?;
-            return Err(FieldErrors::single(
+            return Err(AuthError::from(FieldErrors::single(
                 "current_password",
                 "is not the current password",
-            ));
+            )));
         }
         let new = self
             .policy
             .check(&new, &user.username, &user.email)
-            .map_err(|message| FieldErrors::single("new_password", message))?;
+            .map_err(|message| AuthError::from(FieldErrors::single("new_password", message)))?;
         let hash = self.passwords.hash(new.into_secret()).await?;
 
         let (user_id, session_id) = (caller.user_id.clone(), caller.session_id.clone());
@@ -200,23 +197,17 @@ impl AppState {
     ) -> Result<(Vec<User>, Option<String>), AuthError> {
         caller.require_admin()?;
         let limit = page_limit(page_size)?;
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            parse_user_id(page_token).map_err(|_| {
-                FieldErrors::single("page_token", "is not a token from a previous page")
-            })?;
-            Some(page_token.to_owned())
-        };
+        let after = PageToken::decode(page_token)?;
         let mut page = self
             .db
             .run(move |conn| -> Result<_, AuthError> {
-                Ok(users::list_after(conn, after.as_deref(), limit + 1)?)
+                let after = after.as_ref().map(PageToken::last_id);
+                Ok(users::list_after(conn, after, limit + 1)?)
             })
             .await?;
         let next = if page.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
             page.pop();
-            page.last().map(|user| user.id.clone())
+            page.last().map(|user| PageToken::after(&user.id).encode())
         } else {
             None
         };
@@ -242,7 +233,7 @@ impl AppState {
             .as_deref()
             .map(Roles::parse_names)
             .transpose()
-            .map_err(|message| FieldErrors::single("roles", message))?;
+            .map_err(|message| AuthError::from(FieldErrors::single("roles", message)))?;
         let user = self.user(id).await?;
         let current_roles = Roles::from_stored(&user.roles);
         let deactivating = user.is_active && update.is_active == Some(false);
@@ -292,20 +283,5 @@ impl AppState {
 fn parse_user_id(id: &str) -> Result<(), AuthError> {
     uuid::Uuid::parse_str(id)
         .map(drop)
-        .map_err(|_| FieldErrors::single("user_id", "must be a UUID"))
-}
-
-/// The row limit for a requested page size (0 means the default).
-///
-/// # Errors
-/// A size outside 1–100.
-pub fn page_limit(page_size: i32) -> Result<i64, AuthError> {
-    match i64::from(page_size) {
-        0 => Ok(DEFAULT_PAGE_SIZE),
-        size @ 1..=MAX_PAGE_SIZE => Ok(size),
-        _ => Err(FieldErrors::single(
-            "page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE}"),
-        )),
-    }
+        .map_err(|_| AuthError::from(FieldErrors::single("user_id", "must be a UUID")))
 }

@@ -3,7 +3,7 @@
 //! revocation (auth-service never consults the revocation store it feeds).
 
 use chrono::Utc;
-use token_verifier::{Claims, Rejection, TokenType, bearer_token};
+use token_verifier::{Claims, Rejection, TokenType, bearer_from_metadata};
 use tonic::metadata::MetadataMap;
 
 use crate::db::{sessions, users::User};
@@ -41,11 +41,7 @@ impl AppState {
     /// [`AuthError::MissingToken`] or [`AuthError::InvalidToken`] for a token that is absent,
     /// invalid or revoked; database errors.
     pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Caller, AuthError> {
-        let token = metadata
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or(AuthError::MissingToken)?;
+        let token = bearer_from_metadata(metadata).ok_or(AuthError::MissingToken)?;
         let claims = self
             .tokens
             .verify(token, TokenType::Access)

@@ -56,6 +56,29 @@ impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
     }
+
+    /// A throw-away instance, for tests: any free loopback port, the given database, Redis
+    /// namespace and key, bcrypt cost 4, revocations retried every 100 ms.
+    pub fn for_tests(
+        database_url: &str,
+        redis_url: &str,
+        redis_prefix: &str,
+        signing_key_file: PathBuf,
+    ) -> Self {
+        let mut settings = Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            shutdown_grace_secs: 1,
+            ..Self::default()
+        };
+        settings.database.url = Some(database_url.into());
+        settings.redis.url = Some(redis_url.into());
+        settings.redis.key_prefix = redis_prefix.to_owned();
+        settings.redis.timeout_ms = 300;
+        settings.tokens.signing_key_file = Some(signing_key_file);
+        settings.passwords.bcrypt_cost = 4;
+        settings.revocation.retry_interval_ms = 100;
+        settings
+    }
 }
 
 /// `tokens.*`: what tokens say, how long they live, and the keys that sign them.

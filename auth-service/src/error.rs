@@ -2,42 +2,10 @@
 
 use std::time::Duration;
 
+pub use grpc_conventions::FieldErrors;
+use grpc_conventions::with_retry_after;
 use token_verifier::Rejection;
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
-
-/// Messages for a request's invalid fields, named as in the `.proto`.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct FieldErrors(Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push((field, message.into()));
-    }
-
-    /// Adds the error of `result`, if any, and returns its value.
-    pub fn check<T>(&mut self, field: &'static str, result: Result<T, String>) -> Option<T> {
-        result.map_err(|message| self.add(field, message)).ok()
-    }
-
-    /// `Ok(())` when no field was invalid.
-    ///
-    /// # Errors
-    /// [`AuthError::InvalidInput`] with every message.
-    pub fn into_result(self) -> Result<(), AuthError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(AuthError::InvalidInput(self))
-        }
-    }
-
-    pub fn single(field: &'static str, message: impl Into<String>) -> AuthError {
-        let mut errors = Self::default();
-        errors.add(field, message);
-        AuthError::InvalidInput(errors)
-    }
-}
+use tonic::Status;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -74,6 +42,12 @@ pub enum AuthError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<FieldErrors> for AuthError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::InvalidInput(errors)
+    }
+}
+
 impl From<database::DatabaseError> for AuthError {
     fn from(error: database::DatabaseError) -> Self {
         match error {
@@ -96,15 +70,7 @@ impl From<diesel::result::Error> for AuthError {
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::InvalidInput(FieldErrors(fields)) => {
-                let mut details = ErrorDetails::new();
-                let mut summary = Vec::with_capacity(fields.len());
-                for (field, message) in fields {
-                    summary.push(format!("{field}: {message}"));
-                    details.add_bad_request_violation(field, message);
-                }
-                Status::with_error_details(Code::InvalidArgument, summary.join("; "), details)
-            }
+            AuthError::InvalidInput(fields) => fields.into_status(),
             AuthError::UsernameTaken => Status::already_exists("username is already taken"),
             AuthError::EmailTaken => Status::already_exists("email is already registered"),
             AuthError::InvalidCredentials => {
@@ -142,14 +108,6 @@ impl From<AuthError> for Status {
             }
         }
     }
-}
-
-fn with_retry_after(mut status: Status, after: Duration) -> Status {
-    let seconds = after.as_secs().max(1).to_string();
-    if let Ok(value) = seconds.parse() {
-        status.metadata_mut().insert("retry-after", value);
-    }
-    status
 }
 
 /// `?` for `anyhow`-able failures that are bugs or broken invariants, not client mistakes.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::NaiveDateTime;
+use grpc_conventions::timestamp;
 use proto::auth::v1 as pb;
 use proto::auth::v1::auth_service_server::AuthService;
 use token_verifier::{Claims, Rejection, jwk_to_proto};
@@ -226,19 +226,11 @@ impl AuthService for AuthApi {
 fn client_info(client: Option<&pb::ClientInfo>) -> Result<ClientInfo, AuthError> {
     let (user_agent, ip) = client.map_or(("", ""), |c| (c.user_agent.as_str(), c.ip.as_str()));
     ClientInfo::parse(user_agent, ip)
-        .map_err(|(field, message)| FieldErrors::single(field, message))
+        .map_err(|(field, message)| AuthError::from(FieldErrors::single(field, message)))
 }
 
 fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-fn timestamp(at: NaiveDateTime) -> prost_types::Timestamp {
-    let at = at.and_utc();
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    }
 }
 
 fn unix_timestamp(seconds: i64) -> prost_types::Timestamp {

@@ -11,8 +11,7 @@ use auth_service::keys::{KeyKind, write_new_key};
 use auth_service::{Application, Settings, startup};
 use clap::{Parser, Subcommand};
 use revocation::{MemoryStore, Revocations};
-use service_support::{init_telemetry, load_settings, shutdown_signal};
-use tokio_util::sync::CancellationToken;
+use service_support::{cancel_on_shutdown_signal, init_telemetry, load_settings};
 
 #[derive(Parser)]
 #[command(
@@ -95,13 +94,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn serve(settings: Settings) -> Result<(), BoxError> {
     let app = Application::build(settings).await?;
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        on_signal.cancel();
-    });
-    app.run_until_stopped(shutdown).await?;
+    app.run_until_stopped(cancel_on_shutdown_signal()).await?;
     Ok(())
 }
 

@@ -232,10 +232,16 @@ impl AppState {
         ids: Vec<String>,
     ) -> Result<usize, AuthError> {
         if ids.len() > 100 {
-            return Err(FieldErrors::single("session_ids", "at most 100 ids"));
+            return Err(AuthError::from(FieldErrors::single(
+                "session_ids",
+                "at most 100 ids",
+            )));
         }
         if ids.iter().any(|id| uuid::Uuid::parse_str(id).is_err()) {
-            return Err(FieldErrors::single("session_ids", "must be UUIDs"));
+            return Err(AuthError::from(FieldErrors::single(
+                "session_ids",
+                "must be UUIDs",
+            )));
         }
         let user_id = caller.user_id.clone();
         self.revoke(move |conn, now, ttl| {

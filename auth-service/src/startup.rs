@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use revocation::Revocations;
+use service_support::grpc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::server::HealthReporter;
 
 use crate::config::Settings;
 use crate::db;
@@ -24,7 +25,10 @@ use crate::revocation::Publisher;
 use crate::state::AppState;
 use crate::tokens::Tokens;
 
-/// How often the database is probed for the health service.
+/// The gRPC name of the service, for health and reflection.
+const SERVICE_NAME: &str = <AuthServiceServer<AuthApi> as NamedService>::NAME;
+
+/// How often the database is probed for the health service (NOT_SERVING while it is down).
 const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often expired outbox rows and stale login counters are deleted.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
@@ -41,11 +45,8 @@ pub enum StartupError {
     Redis(#[from] revocation::StoreError),
     #[error("passwords.bcrypt_cost: {0}")]
     Hashing(#[from] bcrypt::BcryptError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] grpc::BindError),
 }
 
 /// A built auth-service, bound to its address and ready to serve.
@@ -76,16 +77,7 @@ impl Application {
         store: Revocations,
     ) -> Result<Self, StartupError> {
         let state = build_state(&settings, store).await?;
-        let listener = TcpListener::bind(settings.listen_addr)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen_addr,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.listen_addr,
-            source,
-        })?;
+        let (listener, addr) = grpc::bind(settings.listen_addr).await?;
         Ok(Self {
             listener,
             addr,
@@ -106,46 +98,42 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AuthServiceServer<AuthApi>>().await;
         // v1alpha too, for grpcurl versions older than 1.8.8.
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let reflection_v1 = grpc::reflection(&[SERVICE_NAME]).build_v1()?;
+        let reflection_v1alpha = grpc::reflection(&[SERVICE_NAME]).build_v1alpha()?;
 
+        let state = Arc::clone(&self.state);
+        let database_up = move || {
+            let state = Arc::clone(&state);
+            async move { state.db.ping().await }
+        };
         let background = [
-            tokio::spawn(Arc::clone(&self.state.publisher).run(shutdown.clone())),
-            tokio::spawn(watch_database(
-                Arc::clone(&self.state),
+            grpc::start_health_reports(
                 health,
+                SERVICE_NAME,
+                database_up,
+                HEALTH_PROBE_INTERVAL,
                 shutdown.clone(),
-            )),
+            )
+            .await,
+            tokio::spawn(Arc::clone(&self.state.publisher).run(shutdown.clone())),
             tokio::spawn(housekeeping(Arc::clone(&self.state), shutdown.clone())),
         ];
 
         tracing::info!(addr = %self.addr, "auth-service listening");
         let server = Server::builder()
-            .trace_fn(|request| {
-                let request_id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
-            })
+            .trace_fn(grpc::request_span)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(AuthServiceServer::new(AuthApi::new(Arc::clone(&self.state))))
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener), shutdown.clone().cancelled_owned());
-
-        let grace = self.grace;
-        let deadline = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(grace).await;
-        };
-        tokio::select! {
-            result = server => result?,
-            () = deadline => tracing::warn!("shutdown grace period over; dropping remaining calls"),
-        }
+            .add_service(AuthServiceServer::new(AuthApi::new(Arc::clone(
+                &self.state,
+            ))))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(self.listener),
+                shutdown.clone().cancelled_owned(),
+            );
+        grpc::serve_with_grace(server, shutdown, self.grace).await?;
         for task in background {
             task.abort();
         }
@@ -186,37 +174,6 @@ pub async fn build_state(
         publisher,
         throttle: settings.login_throttle.clone(),
     }))
-}
-
-/// Reflection lists only this server's own services.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name("bookstore.auth.v1.AuthService")
-        .with_service_name("grpc.health.v1.Health")
-}
-
-/// Reports NOT_SERVING through the health service while the database cannot be reached.
-async fn watch_database(state: Arc<AppState>, health: HealthReporter, shutdown: CancellationToken) {
-    let mut serving = true;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(HEALTH_PROBE_INTERVAL) => {}
-        }
-        let reachable = state.db.ping().await;
-        if reachable != serving {
-            serving = reachable;
-            if serving {
-                tracing::info!("database reachable again");
-                health.set_serving::<AuthServiceServer<AuthApi>>().await;
-            } else {
-                tracing::warn!("database unreachable; reporting NOT_SERVING");
-                health.set_not_serving::<AuthServiceServer<AuthApi>>().await;
-            }
-        }
-    }
 }
 
 /// Deletes outbox rows whose tokens have all expired and login counters whose window is over.

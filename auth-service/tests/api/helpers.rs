@@ -12,7 +12,6 @@ use auth_service::{Application, Settings, startup};
 use proto::auth::v1 as pb;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use revocation::{MemoryStore, Revocations};
-use secrecy::SecretString;
 use tempfile::TempDir;
 use test_support::{Backend, TestDatabase};
 use tokio::task::JoinHandle;
@@ -68,23 +67,12 @@ pub async fn spawn_app_with(backend: Backend, options: TestOptions) -> TestApp {
     let key_file = keys_dir.path().join("signing.pem");
     write_new_key(&key_file, options.key_kind).expect("cannot write the signing key");
 
-    let mut settings = Settings {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        shutdown_grace_secs: 1,
-        ..Settings::default()
-    };
-    settings.database.url = Some(SecretString::from(db.url().to_owned()));
-    settings.redis.url = Some(SecretString::from(
-        options.redis_url.unwrap_or_else(test_support::redis_url),
-    ));
-    settings.redis.key_prefix = test_support::unique_redis_prefix();
-    settings.redis.timeout_ms = 300;
-    settings.tokens.signing_key_file = Some(key_file);
+    let redis_url = options.redis_url.unwrap_or_else(test_support::redis_url);
+    let prefix = test_support::unique_redis_prefix();
+    let mut settings = Settings::for_tests(db.url(), &redis_url, &prefix, key_file);
     settings.tokens.refresh_grace_secs = options.refresh_grace_secs;
-    settings.passwords.bcrypt_cost = 4;
     settings.login_throttle.client_max_failures = options.client_max_failures;
     settings.login_throttle.account_max_failures = options.account_max_failures;
-    settings.revocation.retry_interval_ms = 100;
 
     let redis = redis::Client::open(test_support::redis_url())
         .unwrap()
@@ -367,18 +355,11 @@ impl Drop for TestApp {
 
 /// The field names of an INVALID_ARGUMENT status's `BadRequest` detail.
 pub fn invalid_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .map(|details| {
-            details
-                .field_violations
-                .into_iter()
-                .map(|violation| violation.field)
-                .collect()
-        })
-        .unwrap_or_default()
+    grpc_conventions::field_violations(status)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect()
 }
 
 /// A token's claims, read without verifying anything.
