@@ -1,3 +1,11 @@
+/// The bearer token of a gRPC call's `authorization` metadata.
+pub fn bearer_from_metadata(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
+    metadata
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer_token)
+}
+
 /// The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1): the scheme is
 /// case-insensitive and separated by one or more spaces; the token itself has no whitespace.
 pub fn bearer_token(header_value: &str) -> Option<&str> {

@@ -5,17 +5,23 @@
 //! its signature verifies, and its claims pass strict checks: issuer, audience, `exp`, `nbf` and
 //! `iat` within a small leeway, every claim present, and the expected token type.
 //!
-//! Whether a valid token was revoked is a separate question, answered by the `revocation`
-//! crate from [`Claims::identity`]. Signing belongs to auth-service alone.
+//! Whether a valid token was revoked is answered by the `revocation` crate from
+//! [`Claims::identity`]; [`Authenticator`] does both for services that accept tokens from
+//! auth-service, whose keys [`RemoteKeys`] fetches and caches. Signing belongs to auth-service
+//! alone.
 
+mod authenticator;
 mod bearer;
 mod claims;
 mod jwks;
+mod remote_keys;
 mod verify;
 
-pub use bearer::bearer_token;
+pub use authenticator::{AuthFailure, Authenticator};
+pub use bearer::{bearer_from_metadata, bearer_token};
 pub use claims::{Claims, TokenType};
 pub use jwks::{JwksError, KeySet, jwk_from_proto, jwk_to_proto};
+pub use remote_keys::{FetchError, RemoteKeys};
 pub use verify::{Rejection, Verifier, VerifierSettings};
 
 /// Seconds since the Unix epoch.

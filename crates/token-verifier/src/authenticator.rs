@@ -1,0 +1,62 @@
+use std::sync::Arc;
+
+use revocation::{RevocationStore, Revocations, StoreError};
+
+use crate::{Claims, Rejection, RemoteKeys, TokenType, Verifier};
+
+/// Why a request is not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("no bearer token")]
+    Missing,
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The revocation store could not be asked: the caller fails closed (UNAVAILABLE / 503).
+    #[error("cannot check revocation")]
+    StoreUnavailable(#[source] StoreError),
+}
+
+/// Everything a verifying service does with an access token: signature and claims against
+/// auth-service's published keys, then the revocation store.
+pub struct Authenticator {
+    keys: Arc<RemoteKeys>,
+    verifier: Verifier,
+    revocations: Revocations,
+}
+
+impl Authenticator {
+    pub fn new(keys: Arc<RemoteKeys>, verifier: Verifier, revocations: Revocations) -> Self {
+        Self {
+            keys,
+            verifier,
+            revocations,
+        }
+    }
+
+    pub fn keys(&self) -> &Arc<RemoteKeys> {
+        &self.keys
+    }
+
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// The claims of a valid, unrevoked access token.
+    ///
+    /// # Errors
+    /// [`AuthFailure::Rejected`] for an invalid or revoked token,
+    /// [`AuthFailure::StoreUnavailable`] when revocation cannot be checked.
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthFailure> {
+        let kid = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|header| header.kid)
+            .ok_or(Rejection::Malformed)?;
+        let keys = self.keys.for_kid(&kid).await;
+        let claims = self.verifier.verify(&keys, token, TokenType::Access)?;
+        match self.revocations.check(&claims.identity()).await {
+            Ok(None) => Ok(claims),
+            Ok(Some(_)) => Err(AuthFailure::Rejected(Rejection::Revoked)),
+            Err(error) => Err(AuthFailure::StoreUnavailable(error)),
+        }
+    }
+}

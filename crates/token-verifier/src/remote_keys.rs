@@ -1,0 +1,134 @@
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use proto::auth::v1::GetJwksRequest;
+use proto::auth::v1::auth_service_client::AuthServiceClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::{JwksError, KeySet};
+
+/// Why the key set could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("auth-service did not answer GetJwks: {0}")]
+    Unreachable(#[from] tonic::Status),
+    #[error("auth-service published an unusable key: {0}")]
+    Invalid(#[from] JwksError),
+}
+
+/// auth-service's public keys as a verifier sees them: fetched over gRPC (`GetJwks`), kept in
+/// memory, refreshed in the background, refetched when a token names an unknown `kid`, and kept
+/// as they were when auth-service cannot be reached.
+pub struct RemoteKeys {
+    client: AuthServiceClient<Channel>,
+    state: RwLock<State>,
+    // Serialises fetches: concurrent requests with an unknown kid trigger one fetch.
+    fetching: tokio::sync::Mutex<()>,
+    min_refetch_interval: Duration,
+}
+
+struct State {
+    keys: Arc<KeySet>,
+    fetched_at: Option<Instant>,
+}
+
+impl RemoteKeys {
+    /// An empty cache; call [`refresh`](Self::refresh) before serving.
+    /// `min_refetch_interval` bounds how often an unknown `kid` may trigger a fetch, so forged
+    /// tokens cannot turn into a flood of GetJwks calls.
+    pub fn new(channel: Channel, min_refetch_interval: Duration) -> Self {
+        Self {
+            client: AuthServiceClient::new(channel),
+            state: RwLock::new(State {
+                keys: Arc::new(KeySet::default()),
+                fetched_at: None,
+            }),
+            fetching: tokio::sync::Mutex::new(()),
+            min_refetch_interval,
+        }
+    }
+
+    /// The current key set.
+    pub fn current(&self) -> Arc<KeySet> {
+        Arc::clone(
+            &self
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys,
+        )
+    }
+
+    /// Time since the last successful fetch; `None` before the first.
+    pub fn age(&self) -> Option<Duration> {
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fetched_at
+            .map(|at| at.elapsed())
+    }
+
+    /// The key set to verify a token signed with `kid`: the current one if it knows the key,
+    /// else a freshly fetched one, unless a fetch happened within the minimum interval (then
+    /// the current one, and the token fails as signed by an unknown key).
+    pub async fn for_kid(&self, kid: &str) -> Arc<KeySet> {
+        let keys = self.current();
+        if keys.contains(kid) {
+            return keys;
+        }
+        let _fetching = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        let keys = self.current();
+        let recent = self
+            .age()
+            .is_some_and(|age| age < self.min_refetch_interval);
+        if keys.contains(kid) || recent {
+            return keys;
+        }
+        match self.fetch().await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(%error, "cannot refetch the JWKS for an unknown key id");
+                keys
+            }
+        }
+    }
+
+    /// Fetches the key set now, replacing the current one on success.
+    ///
+    /// # Errors
+    /// auth-service is unreachable or published an unusable key; the current set is kept.
+    pub async fn refresh(&self) -> Result<Arc<KeySet>, FetchError> {
+        let _fetching = self.fetching.lock().await;
+        self.fetch().await
+    }
+
+    async fn fetch(&self) -> Result<Arc<KeySet>, FetchError> {
+        let response = self.client.clone().get_jwks(GetJwksRequest {}).await?;
+        let keys = Arc::new(KeySet::from_proto(&response.into_inner().keys)?);
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.keys = Arc::clone(&keys);
+        state.fetched_at = Some(Instant::now());
+        Ok(keys)
+    }
+
+    /// Refreshes every `interval` (retrying every `interval / 10` after a failure) until
+    /// `shutdown`, so keys never age out while auth-service is reachable.
+    pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
+        let mut wait = interval;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = match self.refresh().await {
+                Ok(_) => interval,
+                Err(error) => {
+                    tracing::warn!(%error, "JWKS refresh failed; keeping the last good key set");
+                    interval / 10
+                }
+            };
+        }
+    }
+}
