@@ -1,0 +1,201 @@
+//! The book operations: ownership, optimistic concurrency and listing.
+
+use chrono::Utc;
+use database::write_transaction;
+
+use crate::caller::Caller;
+use crate::db::books::{self, Book};
+use crate::domain::{BookFields, Field, FieldInput, ListQuery, apply};
+use crate::error::{BooksError, FieldErrors};
+use crate::state::AppState;
+
+/// Read-modify-write rounds before a write that keeps losing races gives up.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// A page of books and the token of the next one.
+pub struct Page {
+    pub books: Vec<Book>,
+    pub next: Option<grpc_conventions::PageToken>,
+}
+
+impl AppState {
+    /// # Errors
+    /// Invalid fields.
+    pub async fn create_book(
+        &self,
+        caller: &Caller,
+        input: FieldInput,
+    ) -> Result<Book, BooksError> {
+        let fields = BookFields::parse(&input)?;
+        let owner = caller.user_id.clone();
+        self.db
+            .run(move |conn| -> Result<_, BooksError> {
+                let id = uuid::Uuid::now_v7().to_string();
+                Ok(books::insert(
+                    conn,
+                    &id,
+                    &owner,
+                    &fields,
+                    Utc::now().naive_utc(),
+                )?)
+            })
+            .await
+    }
+
+    /// # Errors
+    /// [`BooksError::NotFound`] when missing or not the caller's.
+    pub async fn get_book(&self, caller: &Caller, id: &str) -> Result<Book, BooksError> {
+        let id = parse_id(id)?;
+        let owner = caller.user_id.clone();
+        self.db
+            .run(move |conn| -> Result<_, BooksError> { Ok(books::find_owned(conn, &id, &owner)?) })
+            .await?
+            .ok_or(BooksError::NotFound)
+    }
+
+    /// # Errors
+    /// Invalid parameters; [`BooksError::PermissionDenied`] for `all` without the admin role.
+    pub async fn list_books(
+        &self,
+        caller: &Caller,
+        all: bool,
+        request: ListRequest<'_>,
+    ) -> Result<Page, BooksError> {
+        if all && !caller.is_admin {
+            return Err(BooksError::PermissionDenied);
+        }
+        let owner = (!all).then(|| caller.user_id.clone());
+        let query = ListQuery::parse(
+            owner,
+            request.page_size,
+            request.page_token,
+            request.query,
+            request.author,
+        )?;
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let mut rows = self
+            .db
+            .run(move |conn| -> Result<_, BooksError> { Ok(books::list(conn, &query)?) })
+            .await?;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|book| grpc_conventions::PageToken::after(&book.id))
+        } else {
+            None
+        };
+        Ok(Page { books: rows, next })
+    }
+
+    /// Takes over the `fields` of `change` (all of them when empty), if the book is the
+    /// caller's and, when `expected_version` is non-zero, still at that version.
+    ///
+    /// # Errors
+    /// Invalid fields or mask, [`BooksError::NotFound`], [`BooksError::StaleVersion`].
+    pub async fn update_book(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: FieldInput,
+        mask: &[String],
+        expected_version: i64,
+    ) -> Result<Book, BooksError> {
+        let id = parse_id(id)?;
+        let fields = parse_mask(mask)?;
+        let owner = caller.user_id.clone();
+        self.db
+            .run(move |conn| {
+                write_transaction(conn, |conn| -> Result<_, BooksError> {
+                    let mut attempts = 0;
+                    loop {
+                        let book =
+                            books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)?;
+                        check_version(&book, expected_version)?;
+                        let updated = apply(&book.fields(), &change, &fields)?;
+                        let now = Utc::now().naive_utc();
+                        if books::update_if_version(conn, &id, book.version, &updated, now)? {
+                            return books::find_owned(conn, &id, &owner)?
+                                .ok_or(BooksError::NotFound);
+                        }
+                        // A concurrent writer got in between the read and the write (PostgreSQL
+                        // does not lock on read): read again, which also re-checks the version.
+                        attempts += 1;
+                        if attempts == MAX_ATTEMPTS {
+                            return Err(BooksError::StaleVersion {
+                                current: book.version + 1,
+                            });
+                        }
+                    }
+                })
+            })
+            .await
+    }
+
+    /// # Errors
+    /// [`BooksError::NotFound`], [`BooksError::StaleVersion`].
+    pub async fn delete_book(
+        &self,
+        caller: &Caller,
+        id: &str,
+        expected_version: i64,
+    ) -> Result<(), BooksError> {
+        let id = parse_id(id)?;
+        let owner = caller.user_id.clone();
+        self.db
+            .run(move |conn| {
+                write_transaction(conn, |conn| -> Result<_, BooksError> {
+                    for _ in 0..MAX_ATTEMPTS {
+                        let book =
+                            books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)?;
+                        check_version(&book, expected_version)?;
+                        if books::delete_if_version(conn, &id, book.version)? {
+                            return Ok(());
+                        }
+                    }
+                    // Changed under us every time: report it like any stale version.
+                    let book = books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)?;
+                    Err(BooksError::StaleVersion {
+                        current: book.version,
+                    })
+                })
+            })
+            .await
+    }
+}
+
+/// The raw listing parameters of a request.
+pub struct ListRequest<'a> {
+    pub page_size: i32,
+    pub page_token: &'a str,
+    pub query: &'a str,
+    pub author: &'a str,
+}
+
+fn check_version(book: &Book, expected: i64) -> Result<(), BooksError> {
+    if expected != 0 && expected != book.version {
+        return Err(BooksError::StaleVersion {
+            current: book.version,
+        });
+    }
+    Ok(())
+}
+
+fn parse_id(id: &str) -> Result<String, BooksError> {
+    uuid::Uuid::parse_str(id)
+        .map(|uuid| uuid.hyphenated().to_string())
+        .map_err(|_| FieldErrors::single("id", "must be a UUID").into())
+}
+
+fn parse_mask(paths: &[String]) -> Result<Vec<Field>, BooksError> {
+    if paths.is_empty() {
+        return Ok(Field::ALL.to_vec());
+    }
+    paths
+        .iter()
+        .map(|path| {
+            Field::parse(path).ok_or_else(|| {
+                FieldErrors::single("update_mask", format!("unknown field `{path}`")).into()
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! books-service settings: built-in defaults, then an optional TOML file (`--config`), then
+//! `BOOKS__…` environment variables. Every key is documented in the README.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use database::DatabaseSettings;
+use revocation::RedisSettings;
+use serde::Deserialize;
+use service_support::TelemetrySettings;
+use token_verifier::VerifierSettings;
+
+/// Prefix of the environment variables: `BOOKS__DATABASE__URL` sets `database.url`.
+pub const ENV_PREFIX: &str = "BOOKS";
+
+/// Keys whose environment value is a comma-separated list.
+pub const LIST_KEYS: &[&str] = &[];
+
+/// Where the database lives when `database.url` is not set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/books.db";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// gRPC listen address; port 0 picks a free port.
+    pub listen_addr: SocketAddr,
+    /// How long in-flight calls may take to finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub tokens: VerifierSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
+            shutdown_grace_secs: 10,
+            database: DatabaseSettings::default(),
+            redis: RedisSettings::default(),
+            auth: AuthSettings::default(),
+            tokens: VerifierSettings::default(),
+            telemetry: TelemetrySettings::default(),
+        }
+    }
+}
+
+/// `auth.*`: where auth-service publishes its keys, and how they are kept fresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// auth-service's gRPC endpoint.
+    pub url: String,
+    /// Bound on connecting to auth-service and on each GetJwks call.
+    pub timeout_ms: u64,
+    /// How often the key set is refetched in the background.
+    pub jwks_refresh_secs: u64,
+    /// Minimum time between two fetches caused by tokens naming an unknown key.
+    pub jwks_min_refetch_ms: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:50051".to_owned(),
+            timeout_ms: 2_000,
+            jwks_refresh_secs: 300,
+            jwks_min_refetch_ms: 5_000,
+        }
+    }
+}
+
+impl Settings {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// Checks what serde cannot: ranges and non-empty values.
+    ///
+    /// # Errors
+    /// One line naming the first offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            ("auth.timeout_ms", self.auth.timeout_ms, 10, 60_000),
+            (
+                "auth.jwks_refresh_secs",
+                self.auth.jwks_refresh_secs,
+                1,
+                86_400,
+            ),
+            (
+                "auth.jwks_min_refetch_ms",
+                self.auth.jwks_min_refetch_ms,
+                0,
+                3_600_000,
+            ),
+            ("tokens.leeway_secs", self.tokens.leeway_secs, 0, 300),
+            (
+                "database.max_connections",
+                self.database.max_connections.into(),
+                1,
+                1_000,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(format!("{key} = {value} is out of range {min}..={max}"));
+            }
+        }
+        if !(self.auth.url.starts_with("http://") || self.auth.url.starts_with("https://")) {
+            return Err(format!(
+                "auth.url = {:?} must start with http:// or https://",
+                self.auth.url
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use service_support::load_settings_from_map;
+
+    use super::*;
+
+    #[test]
+    fn environment_variables_override_defaults_and_typos_fail() {
+        let vars = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let settings: Settings = load_settings_from_map(
+            ENV_PREFIX,
+            None,
+            LIST_KEYS,
+            vars(&[
+                ("BOOKS__AUTH__URL", "http://auth:50051"),
+                ("BOOKS__TOKENS__LEEWAY_SECS", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.auth.url, "http://auth:50051");
+        assert_eq!(settings.tokens.leeway_secs, 2);
+        assert_eq!(settings.validate(), Ok(()));
+        let typo = load_settings_from_map::<Settings>(
+            ENV_PREFIX,
+            None,
+            LIST_KEYS,
+            vars(&[("BOOKS__AUTH__URI", "x")]),
+        );
+        assert!(typo.unwrap_err().to_string().contains("uri"));
+    }
+}

@@ -1,0 +1,143 @@
+use chrono::NaiveDateTime;
+use database::AnyConnection;
+use diesel::prelude::*;
+
+use super::schema::books;
+use crate::domain::{BookFields, Isbn, ListQuery};
+
+/// A stored book.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = books)]
+pub struct Book {
+    pub id: String,
+    pub owner_id: String,
+    pub title: String,
+    pub author: String,
+    pub publisher: Option<String>,
+    pub isbn: Option<String>,
+    pub price_cents: i64,
+    pub published_year: Option<i32>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Book {
+    /// The editable fields, as stored (they were valid when written).
+    pub fn fields(&self) -> BookFields {
+        BookFields {
+            title: self.title.clone(),
+            author: self.author.clone(),
+            publisher: self.publisher.clone(),
+            isbn: self.isbn.as_deref().and_then(|isbn| Isbn::parse(isbn).ok()),
+            price_cents: self.price_cents,
+            published_year: self.published_year,
+        }
+    }
+}
+
+/// The columns a create or an update writes.
+#[derive(AsChangeset, Insertable)]
+#[diesel(table_name = books, treat_none_as_null = true)]
+struct Columns<'a> {
+    title: &'a str,
+    author: &'a str,
+    publisher: Option<&'a str>,
+    isbn: Option<&'a str>,
+    price_cents: i64,
+    published_year: Option<i32>,
+    search_text: String,
+    updated_at: NaiveDateTime,
+}
+
+impl<'a> Columns<'a> {
+    fn new(fields: &'a BookFields, now: NaiveDateTime) -> Self {
+        Self {
+            title: &fields.title,
+            author: &fields.author,
+            publisher: fields.publisher.as_deref(),
+            isbn: fields.isbn.as_ref().map(Isbn::as_str),
+            price_cents: fields.price_cents,
+            published_year: fields.published_year,
+            search_text: fields.search_text(),
+            updated_at: now,
+        }
+    }
+}
+
+pub fn insert(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner_id: &str,
+    fields: &BookFields,
+    now: NaiveDateTime,
+) -> QueryResult<Book> {
+    diesel::insert_into(books::table)
+        .values((
+            books::id.eq(id),
+            books::owner_id.eq(owner_id),
+            books::version.eq(1),
+            books::created_at.eq(now),
+            Columns::new(fields, now),
+        ))
+        .execute(conn)?;
+    find_owned(conn, id, owner_id)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The book `id` if `owner_id` owns it.
+pub fn find_owned(conn: &mut AnyConnection, id: &str, owner_id: &str) -> QueryResult<Option<Book>> {
+    books::table
+        .find(id)
+        .filter(books::owner_id.eq(owner_id))
+        .select(Book::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Writes `fields` if the book is still at `version`; returns whether it was.
+pub fn update_if_version(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i64,
+    fields: &BookFields,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(books::table.find(id).filter(books::version.eq(version)))
+        .set((
+            Columns::new(fields, now),
+            books::version.eq(books::version + 1),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Deletes the book if it is still at `version`; returns whether it was.
+pub fn delete_if_version(conn: &mut AnyConnection, id: &str, version: i64) -> QueryResult<bool> {
+    let deleted =
+        diesel::delete(books::table.find(id).filter(books::version.eq(version))).execute(conn)?;
+    Ok(deleted == 1)
+}
+
+/// One page of `query` plus one more row, newest first (ids are UUID v7): the extra row tells
+/// whether another page follows. Rows inserted meanwhile have greater ids, so they never shift
+/// the rows after a cursor.
+pub fn list(conn: &mut AnyConnection, query: &ListQuery) -> QueryResult<Vec<Book>> {
+    let mut select = books::table
+        .select(Book::as_select())
+        .order(books::id.desc())
+        .limit(query.limit + 1)
+        .into_boxed();
+    if let Some(owner) = &query.owner {
+        select = select.filter(books::owner_id.eq(owner.clone()));
+    }
+    if let Some(author) = &query.author {
+        select = select.filter(books::author.eq(author.clone()));
+    }
+    if let Some(pattern) = &query.search {
+        select = select.filter(books::search_text.like(pattern.clone()).escape('\\'));
+    }
+    if let Some(after) = &query.after {
+        select = select.filter(books::id.lt(after.last_id().to_owned()));
+    }
+    select.load(conn)
+}
