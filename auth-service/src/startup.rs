@@ -13,7 +13,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::config::Settings;
 use crate::db;
@@ -130,7 +129,7 @@ impl Application {
                 &self.state,
             ))))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener),
+                grpc::incoming(self.listener),
                 shutdown.clone().cancelled_owned(),
             );
         grpc::serve_with_grace(server, shutdown, self.grace).await?;

@@ -13,7 +13,6 @@ use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Endpoint, Server};
 
 use crate::config::Settings;
@@ -137,7 +136,7 @@ impl Application {
                 &self.state,
             ))))
             .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.listener),
+                grpc::incoming(self.listener),
                 shutdown.clone().cancelled_owned(),
             );
         grpc::serve_with_grace(server, shutdown, self.settings.shutdown_grace()).await?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -20,6 +21,12 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), BindErr
         .local_addr()
         .map_err(|source| BindError { addr, source })?;
     Ok((listener, bound))
+}
+
+/// The connection stream a tonic server accepts from `listener`, with `TCP_NODELAY`: without
+/// it, small responses wait for the peer's delayed ACK (~40 ms per call on Linux).
+pub fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 #[derive(Debug, thiserror::Error)]
