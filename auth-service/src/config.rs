@@ -73,7 +73,7 @@ impl Settings {
         settings.database.url = Some(database_url.into());
         settings.redis.url = Some(redis_url.into());
         settings.redis.key_prefix = redis_prefix.to_owned();
-        settings.redis.timeout_ms = 300;
+        settings.redis.timeout_ms = 2_000;
         settings.tokens.signing_key_file = Some(signing_key_file);
         settings.passwords.bcrypt_cost = 4;
         settings.revocation.retry_interval_ms = 100;

@@ -86,6 +86,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     books_settings.database.url = Some(SecretString::from(books_db.url().to_owned()));
     books_settings.redis.url = Some(SecretString::from(test_support::redis_url()));
     books_settings.redis.key_prefix = prefix;
+    // Generous: a loaded CI machine must not turn a slow answer into UNAVAILABLE.
+    books_settings.redis.timeout_ms = 2_000;
     books_settings.auth.url = format!("http://{auth_addr}");
     books_settings.auth.jwks_min_refetch_ms = 0;
     let books_app = books_service::Application::build(books_settings.clone())
