@@ -58,7 +58,9 @@ impl From<token_verifier::AuthFailure> for BooksError {
             token_verifier::AuthFailure::Missing => Self::MissingToken,
             token_verifier::AuthFailure::Rejected(rejection) => Self::InvalidToken(rejection),
             // Revocation cannot be checked: refuse rather than risk serving a revoked token.
-            token_verifier::AuthFailure::StoreUnavailable(error) => Self::Unavailable(error.into()),
+            token_verifier::AuthFailure::StoreUnavailable { error, .. } => {
+                Self::Unavailable(error.into())
+            }
         }
     }
 }

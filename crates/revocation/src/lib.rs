@@ -86,6 +86,9 @@ pub trait RevocationStore: Send + Sync {
     /// a newer one, changes nothing.
     fn publish(&self, entries: &[Entry]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Whether the store answers, for readiness checks.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Whether the store still holds everything given to the last [`reseed`](Self::reseed).
     /// False after a Redis restart or flush, so the publisher knows to publish every live
     /// entry again.
@@ -133,6 +136,13 @@ impl RevocationStore for Revocations {
         match self {
             Self::Redis(store) => store.publish(entries).await,
             Self::Memory(store) => store.publish(entries).await,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Redis(store) => store.ping().await,
+            Self::Memory(store) => store.ping().await,
         }
     }
 

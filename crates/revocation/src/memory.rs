@@ -87,6 +87,10 @@ impl RevocationStore for MemoryStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     // Once seeded, an in-process store cannot lose entries behind its owner's back.
     async fn is_seeded(&self) -> Result<bool, StoreError> {
         Ok(self.seeded.load(Ordering::Acquire))

@@ -29,6 +29,33 @@ impl Default for RedisSettings {
     }
 }
 
+impl RedisSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// A connection to `url` (none without a URL) that connects lazily, bounds each command by
+    /// the timeout, and reconnects by itself after an outage.
+    ///
+    /// # Errors
+    /// The URL does not parse.
+    pub fn connection(&self) -> Result<Option<ConnectionManager>, StoreError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let timeout = self.timeout();
+        let client = redis::Client::open(url.expose_secret()).map_err(StoreError::Unreachable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(timeout);
+        ConnectionManager::new_lazy_with_config(client, config)
+            .map(Some)
+            .map_err(StoreError::Unreachable)
+    }
+}
+
 /// Revocations in Redis, shared by every instance of every service.
 ///
 /// Keys: `<prefix>revoked:token:<jti>`, `<prefix>revoked:session:<sid>` and
@@ -56,22 +83,10 @@ impl RedisStore {
     /// # Errors
     /// The URL does not parse.
     pub fn connect(settings: &RedisSettings) -> Result<Option<Self>, StoreError> {
-        let Some(url) = &settings.url else {
-            return Ok(None);
-        };
-        let timeout = Duration::from_millis(settings.timeout_ms);
-        let client = redis::Client::open(url.expose_secret()).map_err(StoreError::Unreachable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(timeout);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(StoreError::Unreachable)?;
-        Ok(Some(Self {
+        Ok(settings.connection()?.map(|connection| Self {
             connection,
             prefix: settings.key_prefix.clone(),
-            timeout,
+            timeout: settings.timeout(),
         }))
     }
 
@@ -159,6 +174,13 @@ impl RevocationStore for RedisStore {
         }
         self.run::<()>(|pipe| self.add_entries(pipe, entries, now))
             .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run::<()>(|pipe| {
+            pipe.cmd("PING").ignore();
+        })
+        .await
     }
 
     async fn is_seeded(&self) -> Result<bool, StoreError> {

@@ -11,9 +11,14 @@ pub enum AuthFailure {
     Missing,
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// The revocation store could not be asked: the caller fails closed (UNAVAILABLE / 503).
+    /// The token is valid but the revocation store could not be asked; the caller decides
+    /// whether to refuse (fail closed) or to serve with these claims (fail open).
     #[error("cannot check revocation")]
-    StoreUnavailable(#[source] StoreError),
+    StoreUnavailable {
+        claims: Box<Claims>,
+        #[source]
+        error: StoreError,
+    },
 }
 
 /// Everything a verifying service does with an access token: signature and claims against
@@ -56,7 +61,10 @@ impl Authenticator {
         match self.revocations.check(&claims.identity()).await {
             Ok(None) => Ok(claims),
             Ok(Some(_)) => Err(AuthFailure::Rejected(Rejection::Revoked)),
-            Err(error) => Err(AuthFailure::StoreUnavailable(error)),
+            Err(error) => Err(AuthFailure::StoreUnavailable {
+                claims: Box::new(claims),
+                error,
+            }),
         }
     }
 }

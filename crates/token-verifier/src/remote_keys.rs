@@ -1,8 +1,8 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use proto::auth::v1::GetJwksRequest;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use proto::auth::v1::{GetJwksRequest, Jwk};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
@@ -30,6 +30,8 @@ pub struct RemoteKeys {
 
 struct State {
     keys: Arc<KeySet>,
+    // The JWKS as auth-service published it, for verifiers that re-publish it.
+    published: Arc<Vec<Jwk>>,
     fetched_at: Option<Instant>,
 }
 
@@ -42,6 +44,7 @@ impl RemoteKeys {
             client: AuthServiceClient::new(channel),
             state: RwLock::new(State {
                 keys: Arc::new(KeySet::default()),
+                published: Arc::new(Vec::new()),
                 fetched_at: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
@@ -57,6 +60,17 @@ impl RemoteKeys {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .keys,
+        )
+    }
+
+    /// The keys as auth-service published them at the last fetch.
+    pub fn published(&self) -> Arc<Vec<Jwk>> {
+        Arc::clone(
+            &self
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .published,
         )
     }
 
@@ -105,10 +119,17 @@ impl RemoteKeys {
     }
 
     async fn fetch(&self) -> Result<Arc<KeySet>, FetchError> {
-        let response = self.client.clone().get_jwks(GetJwksRequest {}).await?;
-        let keys = Arc::new(KeySet::from_proto(&response.into_inner().keys)?);
+        let published = self
+            .client
+            .clone()
+            .get_jwks(GetJwksRequest {})
+            .await?
+            .into_inner()
+            .keys;
+        let keys = Arc::new(KeySet::from_proto(&published)?);
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.keys = Arc::clone(&keys);
+        state.published = Arc::new(published);
         state.fetched_at = Some(Instant::now());
         Ok(keys)
     }
