@@ -1,0 +1,286 @@
+//! Building and running the gateway: settings, upstream channels, auth-service's keys, the
+//! revocation store, rate limits and the listener in [`Application::build`]; the actix-web
+//! app (routes, documentation, middleware, error handlers) in [`app`].
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpRequest, HttpServer, http::Method, web};
+use revocation::Revocations;
+use token_verifier::{Authenticator, RemoteKeys, Verifier};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{CorsSettings, Settings};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::routes::{self, ApiDoc};
+use crate::state::AppState;
+use crate::upstream::{Upstreams, channel};
+use crate::{metrics, request_id};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Settings(String),
+    #[error("redis: {0}")]
+    Redis(#[from] revocation::StoreError),
+    #[error("upstream URL: {0}")]
+    Upstream(#[from] tonic::transport::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built gateway, bound to its address and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Builds the gateway with the revocation store its settings name.
+    ///
+    /// # Errors
+    /// Any start-up failure, with a message naming what to fix.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = Revocations::from_settings(&settings.redis)?;
+        Self::build_with_store(settings, store).await
+    }
+
+    /// Builds the gateway around a given revocation store, so that services sharing a process
+    /// can share one in-process store.
+    ///
+    /// # Errors
+    /// Any start-up failure, with a message naming what to fix.
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Revocations,
+    ) -> Result<Self, StartupError> {
+        settings.validate().map_err(StartupError::Settings)?;
+        let auth_channel = channel(
+            &settings.auth.url,
+            Duration::from_millis(settings.auth.timeout_ms),
+        )?;
+        let books_channel = channel(
+            &settings.books.url,
+            Duration::from_millis(settings.books.timeout_ms),
+        )?;
+        let keys = Arc::new(RemoteKeys::new(
+            auth_channel.clone(),
+            Duration::from_millis(settings.auth.jwks_min_refetch_ms),
+        ));
+        // Not fatal: /readyz answers 503 until the keys arrive.
+        if let Err(error) = keys.refresh().await {
+            tracing::warn!(%error, "auth-service keys not loaded yet; retrying in the background");
+        }
+        let rate_limiter = RateLimiter::new(
+            settings.redis.connection()?,
+            &settings.redis.key_prefix,
+            settings.redis.timeout(),
+            settings.auth_rate_limit.clone(),
+        );
+        let state = Arc::new(AppState {
+            body_limit: settings.body_limit_bytes,
+            authenticator: Authenticator::new(keys, Verifier::new(&settings.tokens), store),
+            upstreams: Upstreams::new(auth_channel, books_channel),
+            rate_limiter,
+            metrics: Arc::new(Metrics::new()?),
+            revocation_fail_open: settings.revocation_fail_open,
+            trust_forwarded_for: settings.trust_forwarded_for,
+        });
+        let bind_error = |source| StartupError::Bind {
+            addr: settings.listen_addr,
+            source,
+        };
+        let listener = TcpListener::bind(settings.listen_addr).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            settings,
+        })
+    }
+
+    /// The bound address (the real port when the settings said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish for at most
+    /// the configured grace period.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let refresher = tokio::spawn(Arc::clone(self.state.authenticator.keys()).run_refresher(
+            Duration::from_secs(self.settings.auth.jwks_refresh_secs),
+            shutdown.clone(),
+        ));
+        tracing::info!(addr = %self.addr, "gateway listening");
+        serve(
+            self.listener,
+            Arc::clone(&self.state),
+            &self.settings,
+            shutdown,
+        )?
+        .await?;
+        refresher.abort();
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+/// The HTTP server, ready to be awaited. Built outside any `async` block: the builder holds
+/// each worker's (non-`Send`) app factory, which must not live across an await.
+fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> std::io::Result<actix_web::dev::Server> {
+    let body_limit = settings.body_limit_bytes;
+    let cors = settings.cors.clone();
+    let mut server = HttpServer::new(move || app(Arc::clone(&state), body_limit, cors.clone()))
+        .listen(listener)?
+        .shutdown_signal(shutdown.cancelled_owned())
+        .shutdown_timeout(settings.shutdown_grace_secs);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    Ok(server.run())
+}
+
+/// The actix-web application of one worker.
+pub fn app(
+    state: Arc<AppState>,
+    body_limit: usize,
+    cors: CorsSettings,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let metrics = web::Data::new(Arc::clone(&state.metrics));
+    let (app, openapi) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .app_data(web::Data::new(state))
+        .app_data(metrics)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(body_limit)
+                .error_handler(move |error, _| json_error(error, body_limit).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|error, _| query_error(&error).into()))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|_, _| ApiError::NotFound("no such resource".to_owned()).into()),
+        )
+        .configure(routes::configure)
+        .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+        .default_service(web::to(unmatched))
+        .wrap(Condition::new(
+            !cors.allowed_origins.is_empty(),
+            cors_layer(&cors),
+        ))
+        .wrap(from_fn(metrics::middleware))
+        .wrap(from_fn(request_id::middleware))
+}
+
+async fn unmatched(request: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        request.method(),
+        request.path()
+    )))
+}
+
+fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
+    match error {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("send the body as application/json".to_owned())
+        }
+        JsonPayloadError::Deserialize(error) if error.is_data() => ApiError::Validation {
+            detail: error.to_string(),
+            errors: Default::default(),
+        },
+        JsonPayloadError::Deserialize(error) => {
+            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
+        }
+        JsonPayloadError::Payload(error) => payload_error(&error, limit),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+fn payload_error(error: &PayloadError, limit: usize) -> ApiError {
+    match error {
+        PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
+        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
+    }
+}
+
+fn query_error(error: &QueryPayloadError) -> ApiError {
+    ApiError::Validation {
+        detail: format!("invalid query parameters: {error}"),
+        errors: Default::default(),
+    }
+}
+
+fn cors_layer(settings: &CorsSettings) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "if-match",
+            "x-request-id",
+            "x-access-token",
+        ])
+        .expose_headers([
+            "etag",
+            "location",
+            "x-request-id",
+            "retry-after",
+            "www-authenticate",
+        ])
+        .max_age(settings.max_age_secs);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}

@@ -1,0 +1,54 @@
+//! What every request works with.
+
+use std::sync::Arc;
+
+use token_verifier::Authenticator;
+
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::upstream::Upstreams;
+
+pub struct AppState {
+    pub authenticator: Authenticator,
+    pub upstreams: Upstreams,
+    pub rate_limiter: RateLimiter,
+    pub metrics: Arc<Metrics>,
+    pub revocation_fail_open: bool,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    pub trust_forwarded_for: bool,
+}
+
+impl AppState {
+    /// Converts an upstream answer, counting failures that are the upstream's, not the
+    /// client's, in the metrics.
+    ///
+    /// # Errors
+    /// The status mapped to its HTTP problem.
+    pub fn answer<T>(
+        &self,
+        service: &'static str,
+        result: Result<tonic::Response<T>, tonic::Status>,
+    ) -> Result<T, crate::error::ApiError> {
+        match result {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => {
+                use tonic::Code;
+                if matches!(
+                    status.code(),
+                    Code::Unavailable
+                        | Code::DeadlineExceeded
+                        | Code::Internal
+                        | Code::Unknown
+                        | Code::Unimplemented
+                        | Code::DataLoss
+                        | Code::Cancelled
+                ) {
+                    tracing::warn!(service, code = ?status.code(), message = status.message(), "upstream call failed");
+                    self.metrics.upstream_error(service, status.code());
+                }
+                Err(status.into())
+            }
+        }
+    }
+}

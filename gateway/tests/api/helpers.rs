@@ -1,0 +1,280 @@
+//! `spawn_stack`: auth-service, books-service and the gateway on port 0, each service with a
+//! fresh database on the test's backend, all sharing one Redis namespace; and a reqwest client
+//! with one helper per route.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use auth_service::accounts::Registration;
+use auth_service::domain::Roles;
+use auth_service::keys::{KeyKind, write_new_key};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use revocation::{MemoryStore, Revocations};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use test_support::{Backend, TestDatabase};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// What a test may change about the stack.
+pub struct StackOptions {
+    /// Redis as the gateway sees it (a chaos proxy, say).
+    pub gateway_redis_url: Option<String>,
+    pub rate_limit: u32,
+    pub body_limit: usize,
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            gateway_redis_url: None,
+            rate_limit: 1_000,
+            body_limit: 1024 * 1024,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+pub struct Stack {
+    pub client: reqwest::Client,
+    pub gateway: String,
+    pub auth_settings: auth_service::Settings,
+    pub gateway_settings: gateway::Settings,
+    shutdown: CancellationToken,
+    servers: Vec<JoinHandle<anyhow::Result<()>>>,
+    _keys: TempDir,
+    _databases: (TestDatabase, TestDatabase),
+}
+
+pub async fn spawn_stack(backend: Backend) -> Stack {
+    spawn_stack_with(backend, StackOptions::default()).await
+}
+
+pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack {
+    test_support::init_tracing();
+    let auth_db = TestDatabase::create(backend);
+    let books_db = TestDatabase::create(backend);
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("signing.pem");
+    write_new_key(&key_file, KeyKind::Ed25519).unwrap();
+    let prefix = test_support::unique_redis_prefix();
+    let redis = test_support::redis_url();
+    let shutdown = CancellationToken::new();
+    let mut servers = Vec::new();
+
+    let auth_settings = auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
+    let auth = auth_service::Application::build(auth_settings.clone())
+        .await
+        .unwrap();
+    let auth_url = format!("http://{}", auth.local_addr());
+    servers.push(tokio::spawn(auth.run_until_stopped(shutdown.clone())));
+
+    let mut books_settings = books_service::Settings {
+        listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown_grace_secs: 1,
+        ..books_service::Settings::default()
+    };
+    books_settings.database.url = Some(SecretString::from(books_db.url().to_owned()));
+    books_settings.redis.url = Some(SecretString::from(redis.clone()));
+    books_settings.redis.key_prefix = prefix.clone();
+    books_settings.redis.timeout_ms = 2_000;
+    books_settings.auth.url = auth_url.clone();
+    let books = books_service::Application::build(books_settings)
+        .await
+        .unwrap();
+    let books_url = format!("http://{}", books.local_addr());
+    servers.push(tokio::spawn(books.run_until_stopped(shutdown.clone())));
+
+    let mut gateway_settings = gateway::Settings {
+        listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: 2,
+        shutdown_grace_secs: 1,
+        body_limit_bytes: options.body_limit,
+        ..gateway::Settings::default()
+    };
+    gateway_settings.redis.url = Some(SecretString::from(
+        options.gateway_redis_url.unwrap_or(redis),
+    ));
+    gateway_settings.redis.key_prefix = prefix;
+    gateway_settings.redis.timeout_ms = 1_000;
+    gateway_settings.auth.url = auth_url;
+    gateway_settings.auth.jwks_min_refetch_ms = 0;
+    gateway_settings.books.url = books_url;
+    gateway_settings.auth_rate_limit.max_requests = options.rate_limit;
+    gateway_settings.cors.allowed_origins = options.cors_origins;
+
+    let mut stack = Stack {
+        client: reqwest::Client::new(),
+        gateway: String::new(),
+        auth_settings,
+        gateway_settings,
+        shutdown,
+        servers,
+        _keys: keys,
+        _databases: (auth_db, books_db),
+    };
+    stack.gateway = stack.start_gateway().await;
+    stack
+}
+
+/// A session as the tests use it.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl Login {
+    fn from_json(body: &Value) -> Self {
+        Self {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl Stack {
+    /// Starts another gateway on the same services and Redis; returns its base URL.
+    pub async fn start_gateway(&mut self) -> String {
+        let gateway = gateway::Application::build(self.gateway_settings.clone())
+            .await
+            .unwrap();
+        let url = format!("http://{}", gateway.local_addr());
+        self.servers.push(tokio::spawn(
+            gateway.run_until_stopped(self.shutdown.clone()),
+        ));
+        url
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    /// A request to the first gateway, with `token` as Bearer when given.
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `username` with [`PASSWORD`]; returns its first session.
+    pub async fn user(&self, username: &str) -> Login {
+        let response = self
+            .send_json(
+                Method::POST,
+                "/api/auth/register",
+                None,
+                &json!({"username": username, "email": format!("{username}@example.org"), "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        Login::from_json(&response.json().await.unwrap())
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.send_json(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn logged_in(&self, username: &str) -> Login {
+        let response = self.login(username, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        Login::from_json(&response.json().await.unwrap())
+    }
+
+    /// Creates an admin the way `auth-service create-admin` does, and logs it in.
+    pub async fn admin(&self, username: &str) -> Login {
+        let store = Revocations::Memory(Arc::new(MemoryStore::default()));
+        let state = auth_service::startup::build_state(&self.auth_settings, store)
+            .await
+            .unwrap();
+        let registration = Registration {
+            username: username.to_owned(),
+            email: format!("{username}@example.org"),
+            password: PASSWORD.to_owned(),
+        };
+        state
+            .register(registration, Roles::admin(), None)
+            .await
+            .unwrap();
+        self.logged_in(username).await
+    }
+
+    pub async fn create_book(&self, token: &str, title: &str) -> Value {
+        let response = self
+            .send_json(
+                Method::POST,
+                "/api/books",
+                Some(token),
+                &json!({"title": title, "author": "Author"}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.unwrap()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Asserts an RFC 9457 answer with `status`, and returns its body.
+pub async fn problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "{:?}", response.headers());
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(content_type, "application/problem+json", "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(body["type"], "about:blank");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    assert_eq!(
+        body["request_id"],
+        request_id.as_str(),
+        "the body quotes the request id"
+    );
+    body
+}

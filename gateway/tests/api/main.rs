@@ -1,0 +1,11 @@
+//! The gateway over real HTTP, in front of a real auth-service and books-service over gRPC, on
+//! PostgreSQL and SQLite, with real Redis. One binary for the whole suite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod errors;
+mod flow;
+mod helpers;
+mod instances;
+mod observability;
+mod openapi;
