@@ -134,10 +134,16 @@ impl RemoteKeys {
         Ok(keys)
     }
 
-    /// Refreshes every `interval` (retrying every `interval / 10` after a failure) until
-    /// `shutdown`, so keys never age out while auth-service is reachable.
+    /// Refreshes every `interval` until `shutdown`, so keys never age out while auth-service
+    /// is reachable. After a failure (or before the first success) it retries sooner: after
+    /// half a second, then twice as long each time, up to `interval / 10`.
     pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
-        let mut wait = interval;
+        let first_retry = Duration::from_millis(500).min(interval);
+        let mut wait = if self.age().is_some() {
+            interval
+        } else {
+            first_retry
+        };
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -147,7 +153,7 @@ impl RemoteKeys {
                 Ok(_) => interval,
                 Err(error) => {
                     tracing::warn!(%error, "JWKS refresh failed; keeping the last good key set");
-                    interval / 10
+                    (wait * 2).min(interval / 10).max(first_retry)
                 }
             };
         }
