@@ -17,6 +17,7 @@ both_backends! {
         assert!(app.is_valid(&second.access).await);
         let third = app.refresh(&second.refresh).await.unwrap();
         assert!(app.is_valid(&third.access).await);
+        assert_eq!(app.refresh(&first.refresh).await.unwrap_err().code(), Code::Unauthenticated, "a used refresh token is dead");
     }
 
     async fn concurrent_refreshes_with_one_token_inside_the_grace_window_both_get_working_pairs(backend) {
