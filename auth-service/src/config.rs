@@ -8,7 +8,7 @@ use std::time::Duration;
 use database::DatabaseSettings;
 use revocation::RedisSettings;
 use serde::Deserialize;
-use service_support::TelemetrySettings;
+use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
 use token_verifier::VerifierSettings;
 
 /// Prefix of the environment variables: `AUTH__DATABASE__URL` sets `database.url`.
@@ -49,6 +49,15 @@ impl Default for Settings {
             revocation: RevocationSettings::default(),
             telemetry: TelemetrySettings::default(),
         }
+    }
+}
+
+impl ServiceSettings for Settings {
+    const ENV_PREFIX: &'static str = ENV_PREFIX;
+    const LIST_KEYS: &'static [&'static str] = LIST_KEYS;
+
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
     }
 }
 
@@ -220,7 +229,7 @@ impl Settings {
         let t = &self.tokens;
         let p = &self.passwords;
         let l = &self.login_throttle;
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        check_ranges(&[
             ("passwords.bcrypt_cost", p.bcrypt_cost.into(), 4, 31),
             ("passwords.min_length", p.min_length as u64, 1, 72),
             ("tokens.access_ttl_secs", t.access_ttl_secs, 1, 24 * 3600),
@@ -274,12 +283,7 @@ impl Settings {
                 1,
                 1_000,
             ),
-        ];
-        for (key, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return Err(format!("{key} = {value} is out of range {min}..={max}"));
-            }
-        }
+        ])?;
         if t.issuer.trim().is_empty() {
             return Err("tokens.issuer must not be empty".to_owned());
         }

@@ -5,13 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use auth_service::accounts::Registration;
-use auth_service::config::{ENV_PREFIX, LIST_KEYS};
-use auth_service::domain::Roles;
 use auth_service::keys::{KeyKind, write_new_key};
 use auth_service::{Application, Settings, startup};
 use clap::{Parser, Subcommand};
-use revocation::{MemoryStore, Revocations};
-use service_support::{cancel_on_shutdown_signal, init_telemetry, load_settings};
+use service_support::{cancel_on_shutdown_signal, fail, run_binary};
 
 #[derive(Parser)]
 #[command(
@@ -51,82 +48,43 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Keygen { kind, out }) = &cli.command {
-        return match write_new_key(out, *kind) {
+    match cli.command {
+        Some(Command::Keygen { kind, out }) => match write_new_key(&out, kind) {
             Ok(key) => {
-                println!(
-                    "wrote {} key {} to {}",
-                    kind_name(*kind),
-                    key.kid(),
-                    out.display()
-                );
+                let kind = match kind {
+                    KeyKind::Ed25519 => "Ed25519 (EdDSA)",
+                    KeyKind::Rsa => "RSA (RS256)",
+                    KeyKind::P256 => "P-256 (ES256)",
+                };
+                println!("wrote {kind} key {} to {}", key.kid(), out.display());
                 ExitCode::SUCCESS
             }
-            Err(error) => fail(&error),
-        };
+            Err(error) => fail("auth-service", &error),
+        },
+        Some(Command::CreateAdmin { username, email }) => run_binary(
+            "auth-service",
+            cli.config.as_deref(),
+            |settings: Settings| async move {
+                let mut password = String::new();
+                std::io::stdin().lock().read_line(&mut password)?;
+                let registration = Registration {
+                    username,
+                    email,
+                    password: password.trim_end_matches(['\r', '\n']).to_owned(),
+                };
+                let admin = startup::create_admin(&settings, registration).await?;
+                println!("created admin {} ({})", admin.username, admin.id);
+                Ok(())
+            },
+        ),
+        Some(Command::Serve) | None => run_binary(
+            "auth-service",
+            cli.config.as_deref(),
+            |settings: Settings| async {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped(cancel_on_shutdown_signal()).await?;
+                Ok(())
+            },
+        ),
     }
-    let settings: Settings = match load_settings(ENV_PREFIX, cli.config.as_deref(), LIST_KEYS) {
-        Ok(settings) => settings,
-        Err(error) => return fail(&error),
-    };
-    if let Err(error) = init_telemetry(&settings.telemetry) {
-        return fail(&error);
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    let outcome = runtime.block_on(async move {
-        match cli.command {
-            Some(Command::CreateAdmin { username, email }) => {
-                create_admin(settings, username, email).await
-            }
-            _ => serve(settings).await,
-        }
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&*error),
-    }
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-async fn serve(settings: Settings) -> Result<(), BoxError> {
-    let app = Application::build(settings).await?;
-    app.run_until_stopped(cancel_on_shutdown_signal()).await?;
-    Ok(())
-}
-
-async fn create_admin(settings: Settings, username: String, email: String) -> Result<(), BoxError> {
-    let mut password = String::new();
-    std::io::stdin().lock().read_line(&mut password)?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    // Nothing is revoked here, so the store is never read.
-    let store = Revocations::Memory(std::sync::Arc::new(MemoryStore::default()));
-    let state = startup::build_state(&settings, store).await?;
-    let registration = Registration {
-        username,
-        email,
-        password,
-    };
-    let (user, _) = state
-        .register(registration, Roles::admin(), None)
-        .await
-        .map_err(|error| tonic::Status::from(error).message().to_owned())?;
-    println!("created admin {} ({})", user.username, user.id);
-    Ok(())
-}
-
-fn kind_name(kind: KeyKind) -> &'static str {
-    match kind {
-        KeyKind::Ed25519 => "Ed25519 (EdDSA)",
-        KeyKind::Rsa => "RSA (RS256)",
-        KeyKind::P256 => "P-256 (ES256)",
-    }
-}
-
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("auth-service: {error}");
-    ExitCode::FAILURE
 }

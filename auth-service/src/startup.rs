@@ -203,3 +203,22 @@ async fn housekeeping(state: Arc<AppState>, shutdown: CancellationToken) {
         }
     }
 }
+
+/// Creates an account with the admin role, without a session: what `auth-service
+/// create-admin` does for the first admin.
+///
+/// # Errors
+/// Start-up failures, or the registration's own (taken name, weak password) as one message.
+pub async fn create_admin(
+    settings: &Settings,
+    registration: crate::accounts::Registration,
+) -> Result<crate::db::users::User, Box<dyn std::error::Error + Send + Sync>> {
+    // Nothing is revoked here, so the store is never read.
+    let store = Revocations::Memory(Arc::new(revocation::MemoryStore::default()));
+    let state = build_state(settings, store).await?;
+    let (admin, _) = state
+        .register(registration, crate::domain::Roles::admin(), None)
+        .await
+        .map_err(|error| tonic::Status::from(error).message().to_owned())?;
+    Ok(admin)
+}

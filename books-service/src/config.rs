@@ -7,7 +7,7 @@ use std::time::Duration;
 use database::DatabaseSettings;
 use revocation::RedisSettings;
 use serde::Deserialize;
-use service_support::TelemetrySettings;
+use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
 use token_verifier::VerifierSettings;
 
 /// Prefix of the environment variables: `BOOKS__DATABASE__URL` sets `database.url`.
@@ -72,6 +72,15 @@ impl Default for AuthSettings {
     }
 }
 
+impl ServiceSettings for Settings {
+    const ENV_PREFIX: &'static str = ENV_PREFIX;
+    const LIST_KEYS: &'static [&'static str] = LIST_KEYS;
+
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+}
+
 impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
@@ -82,7 +91,7 @@ impl Settings {
     /// # Errors
     /// One line naming the first offending key.
     pub fn validate(&self) -> Result<(), String> {
-        let ranges: [(&str, u64, u64, u64); 5] = [
+        check_ranges(&[
             ("auth.timeout_ms", self.auth.timeout_ms, 10, 60_000),
             (
                 "auth.jwks_refresh_secs",
@@ -103,12 +112,7 @@ impl Settings {
                 1,
                 1_000,
             ),
-        ];
-        for (key, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return Err(format!("{key} = {value} is out of range {min}..={max}"));
-            }
-        }
+        ])?;
         if !(self.auth.url.starts_with("http://") || self.auth.url.starts_with("https://")) {
             return Err(format!(
                 "auth.url = {:?} must start with http:// or https://",

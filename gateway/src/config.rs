@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use revocation::RedisSettings;
 use serde::Deserialize;
-use service_support::TelemetrySettings;
+use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
 use token_verifier::VerifierSettings;
 
 /// Prefix of the environment variables: `GATEWAY__REDIS__URL` sets `redis.url`.
@@ -132,6 +132,15 @@ pub struct CorsSettings {
     pub max_age_secs: usize,
 }
 
+impl ServiceSettings for Settings {
+    const ENV_PREFIX: &'static str = ENV_PREFIX;
+    const LIST_KEYS: &'static [&'static str] = LIST_KEYS;
+
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+}
+
 impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
@@ -142,7 +151,7 @@ impl Settings {
     /// # Errors
     /// One line naming the first offending key.
     pub fn validate(&self) -> Result<(), String> {
-        let ranges: [(&str, u64, u64, u64); 8] = [
+        check_ranges(&[
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
@@ -176,12 +185,7 @@ impl Settings {
                 1,
                 86_400,
             ),
-        ];
-        for (key, value, min, max) in ranges {
-            if !(min..=max).contains(&value) {
-                return Err(format!("{key} = {value} is out of range {min}..={max}"));
-            }
-        }
+        ])?;
         for (key, url) in [("auth.url", &self.auth.url), ("books.url", &self.books.url)] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!(

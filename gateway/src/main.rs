@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gateway::config::{ENV_PREFIX, LIST_KEYS};
 use gateway::{Application, Settings};
-use service_support::{cancel_on_shutdown_signal, init_telemetry, load_settings};
+use service_support::{cancel_on_shutdown_signal, run_binary};
 
 #[derive(Parser)]
 #[command(name = "gateway", version, about = "The bookstore's public HTTP API")]
@@ -18,30 +17,13 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings: Settings = match load_settings(ENV_PREFIX, cli.config.as_deref(), LIST_KEYS) {
-        Ok(settings) => settings,
-        Err(error) => return fail(&error),
-    };
-    if let Err(error) = init_telemetry(&settings.telemetry) {
-        return fail(&error);
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&error),
-    };
-    match runtime.block_on(serve(settings)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&*error),
-    }
-}
-
-async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let app = Application::build(settings).await?;
-    app.run_until_stopped(cancel_on_shutdown_signal()).await?;
-    Ok(())
-}
-
-fn fail(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("gateway: {error}");
-    ExitCode::FAILURE
+    run_binary(
+        "gateway",
+        cli.config.as_deref(),
+        |settings: Settings| async {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(cancel_on_shutdown_signal()).await?;
+            Ok(())
+        },
+    )
 }

@@ -6,12 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use auth_service::accounts::Registration;
-use auth_service::domain::Roles;
 use auth_service::keys::{KeyKind, SigningKey, write_new_key};
 use auth_service::{Application, Settings, startup};
 use proto::auth::v1 as pb;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
-use revocation::{MemoryStore, Revocations};
 use tempfile::TempDir;
 use test_support::{Backend, TestDatabase};
 use tokio::task::JoinHandle;
@@ -214,15 +212,12 @@ impl TestApp {
 
     /// Creates an admin the way `auth-service create-admin` does, and logs it in.
     pub async fn admin(&self, username: &str) -> Login {
-        let store = Revocations::Memory(std::sync::Arc::new(MemoryStore::default()));
-        let state = startup::build_state(&self.settings, store).await.unwrap();
         let registration = Registration {
             username: username.to_owned(),
             email: format!("{username}@example.org"),
             password: PASSWORD.to_owned(),
         };
-        state
-            .register(registration, Roles::admin(), None)
+        startup::create_admin(&self.settings, registration)
             .await
             .unwrap();
         self.login(username, PASSWORD).await.unwrap()

@@ -2,23 +2,9 @@ use test_support::{Backend, ChaosProxy, both_backends};
 
 use crate::helpers::{TestOptions, claims_of, spawn_app, spawn_app_with};
 
-fn redis_addr() -> std::net::SocketAddr {
-    let url = test_support::redis_url();
-    let host_port = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    std::net::ToSocketAddrs::to_socket_addrs(&host_port)
-        .unwrap()
-        .next()
-        .unwrap()
-}
-
 both_backends! {
     async fn a_revocation_made_while_redis_is_unreachable_arrives_once_it_is_back(backend) {
-        let proxy = ChaosProxy::start(redis_addr()).await;
+        let proxy = ChaosProxy::start(test_support::redis_addr()).await;
         let options = TestOptions { redis_url: Some(format!("redis://{}", proxy.addr())), ..TestOptions::default() };
         let app = spawn_app_with(backend, options).await;
         let login = app.user("offline").await;

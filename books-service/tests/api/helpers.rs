@@ -3,17 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use auth_service::accounts::Registration;
-use auth_service::domain::Roles;
 use auth_service::keys::{KeyKind, write_new_key};
 use books_service::Settings;
 use proto::auth::v1 as auth_pb;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::books::v1 as pb;
 use proto::books::v1::books_service_client::BooksServiceClient;
-use revocation::{MemoryStore, Revocations};
 use secrecy::SecretString;
 use tempfile::TempDir;
 use test_support::{Backend, TestDatabase};
@@ -168,17 +165,12 @@ impl TestApp {
 
     /// Creates an admin the way `auth-service create-admin` does, and returns its access token.
     pub async fn admin(&self, username: &str) -> String {
-        let store = Revocations::Memory(Arc::new(MemoryStore::default()));
-        let state = auth_service::startup::build_state(&self.auth_settings, store)
-            .await
-            .unwrap();
         let registration = Registration {
             username: username.to_owned(),
             email: format!("{username}@example.org"),
             password: PASSWORD.to_owned(),
         };
-        state
-            .register(registration, Roles::admin(), None)
+        auth_service::startup::create_admin(&self.auth_settings, registration)
             .await
             .unwrap();
         self.auth

@@ -65,3 +65,17 @@ fn load<T: DeserializeOwned>(
     }
     Ok(builder.add_source(environment).build()?.try_deserialize()?)
 }
+
+/// Checks `(key, value, min, max)` entries: the bounds a settings struct cannot express in its
+/// types.
+///
+/// # Errors
+/// One line naming the first key out of its range.
+pub fn check_ranges(ranges: &[(&str, u64, u64, u64)]) -> Result<(), String> {
+    for (key, value, min, max) in ranges {
+        if !(min..=max).contains(&value) {
+            return Err(format!("{key} = {value} is out of range {min}..={max}"));
+        }
+    }
+    Ok(())
+}

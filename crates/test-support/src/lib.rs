@@ -24,6 +24,24 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
+/// The address of [`redis_url`], for a [`ChaosProxy`] in front of it.
+pub fn redis_addr() -> std::net::SocketAddr {
+    let url = redis_url();
+    let host_port = url
+        .trim_start_matches("redis://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    std::net::ToSocketAddrs::to_socket_addrs(&host_port)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("TEST_REDIS_URL {url} has no reachable host:port"))
+}
+
 /// A key prefix no other test uses, so tests share one Redis without seeing each other.
 pub fn unique_redis_prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())

@@ -3,13 +3,10 @@
 //! with one helper per route.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use auth_service::accounts::Registration;
-use auth_service::domain::Roles;
 use auth_service::keys::{KeyKind, write_new_key};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use revocation::{MemoryStore, Revocations};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -216,17 +213,12 @@ impl Stack {
 
     /// Creates an admin the way `auth-service create-admin` does, and logs it in.
     pub async fn admin(&self, username: &str) -> Login {
-        let store = Revocations::Memory(Arc::new(MemoryStore::default()));
-        let state = auth_service::startup::build_state(&self.auth_settings, store)
-            .await
-            .unwrap();
         let registration = Registration {
             username: username.to_owned(),
             email: format!("{username}@example.org"),
             password: PASSWORD.to_owned(),
         };
-        state
-            .register(registration, Roles::admin(), None)
+        auth_service::startup::create_admin(&self.auth_settings, registration)
             .await
             .unwrap();
         self.logged_in(username).await

@@ -18,23 +18,9 @@ both_backends! {
     }
 }
 
-fn redis_addr() -> std::net::SocketAddr {
-    let url = test_support::redis_url();
-    let host_port = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    std::net::ToSocketAddrs::to_socket_addrs(&host_port)
-        .unwrap()
-        .next()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn without_redis_protected_routes_and_readiness_answer_503_and_recover_by_themselves() {
-    let proxy = ChaosProxy::start(redis_addr()).await;
+    let proxy = ChaosProxy::start(test_support::redis_addr()).await;
     let options = StackOptions {
         gateway_redis_url: Some(format!("redis://{}", proxy.addr())),
         ..StackOptions::default()
