@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::is_uuid;
 use super::user::User;
+use super::{BodyErrors, TokenErrors};
 use crate::error::{ApiError, Problem};
 use crate::extract::AdminCaller;
 use crate::state::AppState;
@@ -45,10 +46,9 @@ pub struct UserUpdate {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of users", body = UserList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[get("/api/admin/users")]
@@ -77,15 +77,12 @@ pub async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user as changed", body = User),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An admin may not deactivate or demote itself", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown role", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        BodyErrors,
     )
 )]
 #[patch("/api/admin/users/{id}")]

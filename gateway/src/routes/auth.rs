@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::user::User;
+use super::{BodyErrors, TokenErrors};
 use super::{is_uuid, rfc3339};
 use crate::error::{ApiError, Challenge, Problem};
 use crate::extract::{Caller, RequestContext};
@@ -160,13 +161,11 @@ fn no_store(status: actix_web::http::StatusCode) -> actix_web::HttpResponseBuild
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered and logged in", body = RegisterResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Username or email taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        BodyErrors,
     )
 )]
 #[post("/api/auth/register")]
@@ -306,8 +305,7 @@ pub async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Session ended"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[post("/api/auth/logout")]
@@ -323,8 +321,7 @@ pub async fn logout(state: State, caller: Caller) -> Result<HttpResponse, ApiErr
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session ended"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[post("/api/auth/logout-all")]
@@ -341,9 +338,8 @@ pub async fn logout_all(state: State, caller: Caller) -> Result<HttpResponse, Ap
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The sessions", body = SessionList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[get("/api/auth/sessions")]
@@ -385,9 +381,8 @@ pub async fn list_sessions(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Session ended"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such active session of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[delete("/api/auth/sessions/{id}")]
@@ -421,12 +416,9 @@ pub async fn delete_session(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "How many were ended", body = RevokeSessionsResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid ids", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        BodyErrors,
     )
 )]
 #[post("/api/auth/sessions/revoke")]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tonic::Code;
 use utoipa::{IntoParams, ToSchema};
 
+use super::{BodyErrors, TokenErrors};
 use super::{is_uuid, rfc3339};
 use crate::error::{ApiError, Problem};
 use crate::extract::Caller;
@@ -214,10 +215,9 @@ fn stale_is_412<T>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of books", body = BookList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`all` without the admin role", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit, cursor or filter", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[get("/api/books")]
@@ -251,12 +251,9 @@ pub async fn list_books(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Created; `Location` names it, `ETag` is its version", body = Book),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        BodyErrors,
     )
 )]
 #[post("/api/books")]
@@ -283,9 +280,8 @@ pub async fn create_book(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The book; `ETag` is its version", body = Book),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Missing, or not the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[get("/api/books/{id}")]
@@ -312,13 +308,12 @@ pub async fn get_book(
     responses(
         (status = 200, description = "The book as changed", body = Book),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Missing, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The book changed since that ETag; nothing was written", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[put("/api/books/{id}")]
@@ -355,13 +350,12 @@ pub async fn replace_book(
     responses(
         (status = 200, description = "The book as changed", body = Book),
         (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Missing, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The book changed since that ETag; nothing was written", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[patch("/api/books/{id}")]
@@ -426,10 +420,9 @@ pub async fn patch_book(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Missing, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The book changed since that ETag; nothing was deleted", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[delete("/api/books/{id}")]

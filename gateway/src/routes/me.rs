@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::user::User;
+use super::{BodyErrors, TokenErrors};
 use crate::error::{ApiError, Problem};
 use crate::extract::Caller;
 use crate::state::AppState;
@@ -26,8 +27,7 @@ pub struct ChangePasswordRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = User),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
     )
 )]
 #[get("/api/me")]
@@ -47,13 +47,10 @@ pub async fn get_me(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Changed"),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Wrong current password or a new one the policy refuses", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong current passwords", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
+        TokenErrors,
+        BodyErrors,
     )
 )]
 #[put("/api/me/password")]

@@ -10,6 +10,8 @@ pub mod user;
 pub mod wellknown;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::error::Problem;
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -39,6 +41,35 @@ pub fn configure(config: &mut ServiceConfig<'_>) {
         .service(health::readyz)
         .service(health::metrics)
         .service(health::docs);
+}
+
+/// What every route that needs an access token may answer besides its own statuses.
+// Never built: the type exists to document responses once for every route.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum TokenErrors {
+    /// Missing, malformed, expired, wrong-type or revoked access token.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// A dependency the request needs is down (the revocation store included).
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
+/// What every route taking a JSON body may answer about the body itself.
+// Never built: the type exists to document responses once for every route.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum BodyErrors {
+    /// The body is not valid JSON.
+    #[response(status = 400, content_type = "application/problem+json")]
+    Malformed(Problem),
+    /// The body is over the configured limit.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    NotJson(Problem),
 }
 
 /// The document's header; the paths come from [`configure`].

@@ -53,6 +53,13 @@ async fn the_openapi_document_is_openapi_3_1_and_lists_every_route() {
             "{method} {path} is not documented"
         );
     }
+    for status in ["201", "400", "401", "413", "415", "422", "503"] {
+        assert!(
+            document["paths"]["/api/books"]["post"]["responses"][status].is_object(),
+            "POST /api/books {status}"
+        );
+    }
+    assert!(document["paths"]["/api/me"]["get"]["responses"]["401"].is_object());
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
     assert!(document["components"]["schemas"]["Problem"].is_object());
 }
