@@ -76,6 +76,11 @@ impl Application {
         store: Revocations,
     ) -> Result<Self, StartupError> {
         let state = build_state(&settings, store).await?;
+        // Before serving: a store that starts empty (in process, or a Redis that lost its data)
+        // must hold every live revocation before any verifier asks it.
+        if let Err(error) = state.publisher.sync().await {
+            tracing::warn!(%error, "revocations not published yet; retrying in the background");
+        }
         let (listener, addr) = grpc::bind(settings.listen_addr).await?;
         Ok(Self {
             listener,

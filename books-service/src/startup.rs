@@ -23,8 +23,9 @@ use crate::state::AppState;
 /// The gRPC name of the service, for health and reflection.
 const SERVICE_NAME: &str = <BooksServiceServer<BooksApi> as NamedService>::NAME;
 
-/// How often readiness (database reachable, keys loaded) is re-checked.
-const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often readiness (database reachable, keys loaded) is re-checked; short, so the service
+/// turns SERVING soon after auth-service's keys arrive.
+const HEALTH_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -80,10 +81,6 @@ impl Application {
             channel,
             Duration::from_millis(settings.auth.jwks_min_refetch_ms),
         ));
-        // Not fatal: the service reports NOT_SERVING until the keys arrive.
-        if let Err(error) = keys.refresh().await {
-            tracing::warn!(%error, "auth-service keys not loaded yet; retrying in the background");
-        }
         let auth = Authenticator::new(keys, Verifier::new(&settings.tokens), store);
         let state = Arc::new(AppState { db: database, auth });
         let (listener, addr) = grpc::bind(settings.listen_addr).await?;

@@ -85,10 +85,6 @@ impl Application {
             auth_channel.clone(),
             Duration::from_millis(settings.auth.jwks_min_refetch_ms),
         ));
-        // Not fatal: /readyz answers 503 until the keys arrive.
-        if let Err(error) = keys.refresh().await {
-            tracing::warn!(%error, "auth-service keys not loaded yet; retrying in the background");
-        }
         let rate_limiter = RateLimiter::new(
             settings.redis.connection()?,
             &settings.redis.key_prefix,

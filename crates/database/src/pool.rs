@@ -140,10 +140,11 @@ struct ConnectionManager {
     url: DatabaseUrl,
 }
 
-// WAL lets readers run beside the one writer; the busy timeout makes writers queue instead of
-// failing at once; foreign keys are off by default in SQLite.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+// The busy timeout comes first so that even switching to WAL waits for a concurrent
+// connection instead of failing; WAL lets readers run beside the one writer; foreign keys are
+// off by default in SQLite.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 impl r2d2::ManageConnection for ConnectionManager {
     type Connection = AnyConnection;

@@ -134,15 +134,16 @@ impl RemoteKeys {
         Ok(keys)
     }
 
-    /// Refreshes every `interval` until `shutdown`, so keys never age out while auth-service
-    /// is reachable. After a failure (or before the first success) it retries sooner: after
-    /// half a second, then twice as long each time, up to `interval / 10`.
+    /// Fetches the keys at once unless they are loaded, then refreshes every `interval` until
+    /// `shutdown`, so keys never age out while auth-service is reachable. After a failure it
+    /// retries sooner: after half a second, then twice as long each time, up to `interval / 10`.
+    /// Services start it when they start serving; readiness waits for the first success.
     pub async fn run_refresher(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
         let first_retry = Duration::from_millis(500).min(interval);
         let mut wait = if self.age().is_some() {
             interval
         } else {
-            first_retry
+            Duration::ZERO
         };
         loop {
             tokio::select! {
@@ -153,7 +154,7 @@ impl RemoteKeys {
                 Ok(_) => interval,
                 Err(error) => {
                     tracing::warn!(%error, "JWKS refresh failed; keeping the last good key set");
-                    (wait * 2).min(interval / 10).max(first_retry)
+                    (wait * 2).clamp(first_retry, (interval / 10).max(first_retry))
                 }
             };
         }

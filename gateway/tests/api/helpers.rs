@@ -118,6 +118,18 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     stack
 }
 
+/// Waits until the gateway at `base` reports ready, as a load balancer would.
+pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..100 {
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|response| response.status() == StatusCode::OK) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the gateway at {base} never became ready");
+}
+
 /// A session as the tests use it.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -144,6 +156,7 @@ impl Stack {
         self.servers.push(tokio::spawn(
             gateway.run_until_stopped(self.shutdown.clone()),
         ));
+        wait_until_ready(&self.client, &url).await;
         url
     }
 
