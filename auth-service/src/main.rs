@@ -35,7 +35,12 @@ enum Command {
         /// Where to write the key; an existing file is never overwritten.
         #[arg(long)]
         out: PathBuf,
+        /// Succeed without writing when the file already exists (for init containers).
+        #[arg(long)]
+        if_missing: bool,
     },
+    /// Exit 0 if the configured server reports SERVING (for container health checks).
+    Probe,
     /// Create an administrator account. The password is read from the first line of standard
     /// input, so it never appears in the process list or shell history.
     CreateAdmin {
@@ -49,7 +54,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Keygen { kind, out }) => match write_new_key(&out, kind) {
+        Some(Command::Keygen {
+            out, if_missing, ..
+        }) if if_missing && out.exists() => {
+            println!("{} exists; keeping it", out.display());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Keygen { kind, out, .. }) => match write_new_key(&out, kind) {
             Ok(key) => {
                 let kind = match kind {
                     KeyKind::Ed25519 => "Ed25519 (EdDSA)",
@@ -75,6 +86,14 @@ fn main() -> ExitCode {
                 let admin = startup::create_admin(&settings, registration).await?;
                 println!("created admin {} ({})", admin.username, admin.id);
                 Ok(())
+            },
+        ),
+        Some(Command::Probe) => run_binary(
+            "auth-service",
+            cli.config.as_deref(),
+            |settings: Settings| async move {
+                service_support::grpc::probe(settings.listen_addr, "bookstore.auth.v1.AuthService")
+                    .await
             },
         ),
         Some(Command::Serve) | None => run_binary(

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod probe;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

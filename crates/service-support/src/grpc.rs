@@ -48,6 +48,38 @@ pub fn reflection(services: &[&str]) -> tonic_reflection::server::Builder<'stati
         .fold(builder, |builder, name| builder.with_service_name(*name))
 }
 
+/// `Ok` when the gRPC server at `addr` reports `service` as SERVING: what `<binary> probe`
+/// checks for container health checks. A wildcard address is probed over loopback.
+///
+/// # Errors
+/// Why not, as the one line the probe prints.
+pub async fn probe(addr: SocketAddr, service: &str) -> Result<(), crate::BoxError> {
+    let host = if addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    let target = SocketAddr::new(host, addr.port());
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))?
+        .timeout(Duration::from_secs(2))
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await?;
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let status = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(request)
+        .await?
+        .into_inner()
+        .status();
+    if status == tonic_health::pb::health_check_response::ServingStatus::Serving {
+        Ok(())
+    } else {
+        Err(format!("{service} at {target} is {}", status.as_str_name()).into())
+    }
+}
+
 /// The span every gRPC call runs in, for `Server::trace_fn`: its method and the caller's
 /// `x-request-id`, so each log line of the call carries both.
 pub fn request_span(request: &http::Request<()>) -> tracing::Span {
