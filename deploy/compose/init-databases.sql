@@ -1,0 +1,3 @@
+-- Each service owns its database (DESIGN §2); both live on the one PostgreSQL of the compose stack.
+CREATE DATABASE auth;
+CREATE DATABASE books;
