@@ -41,6 +41,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error("method not allowed: {detail}")]
+    MethodNotAllowed { detail: String, allow: String },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("precondition failed: {0}")]
@@ -109,6 +111,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -124,6 +127,7 @@ impl ResponseError for ApiError {
         let (detail, errors) = match self {
             Self::Validation { detail, errors } => (detail.clone(), Some(errors.clone())),
             Self::Unauthorized { detail, .. }
+            | Self::MethodNotAllowed { detail, .. }
             | Self::TooManyRequests { detail, .. }
             | Self::Unavailable { detail, .. } => (detail.clone(), None),
             Self::BadRequest(detail)
@@ -153,6 +157,9 @@ impl ResponseError for ApiError {
         match self {
             Self::Unauthorized { challenge, .. } => {
                 response.insert_header((header::WWW_AUTHENTICATE, challenge_header(*challenge)));
+            }
+            Self::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, allow.clone()));
             }
             Self::TooManyRequests { retry_after, .. } | Self::Unavailable { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));

@@ -145,7 +145,7 @@ impl FromRequest for AdminCaller {
     }
 }
 
-fn state(request: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
+pub(crate) fn state(request: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
     request
         .app_data::<web::Data<Arc<AppState>>>()
         .map(|data| Arc::clone(data.get_ref()))

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod json_body;
 pub mod metrics;
 pub mod probe;
 pub mod rate_limit;
@@ -16,6 +17,7 @@ pub mod request_id;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod unmatched;
 pub mod upstream;
 
 pub use config::Settings;

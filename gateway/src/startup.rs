@@ -9,9 +9,9 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::error::{JsonPayloadError, PayloadError, QueryPayloadError};
+use actix_web::error::QueryPayloadError;
 use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpRequest, HttpServer, http::Method, web};
+use actix_web::{App, HttpServer, http::Method, web};
 use revocation::Revocations;
 use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::routes::{self, ApiDoc};
 use crate::state::AppState;
+use crate::unmatched::{RouteTable, unmatched};
 use crate::upstream::{Upstreams, channel};
 use crate::{metrics, request_id};
 
@@ -151,9 +152,8 @@ fn serve(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let body_limit = settings.body_limit_bytes;
     let cors = settings.cors.clone();
-    let mut server = HttpServer::new(move || app(Arc::clone(&state), body_limit, cors.clone()))
+    let mut server = HttpServer::new(move || app(Arc::clone(&state), cors.clone()))
         .listen(listener)?
         .shutdown_signal(shutdown.cancelled_owned())
         .shutdown_timeout(settings.shutdown_grace_secs);
@@ -166,7 +166,6 @@ fn serve(
 /// The actix-web application of one worker.
 pub fn app(
     state: Arc<AppState>,
-    body_limit: usize,
     cors: CorsSettings,
 ) -> App<
     impl ServiceFactory<
@@ -183,11 +182,6 @@ pub fn app(
         .openapi(ApiDoc::openapi())
         .app_data(web::Data::new(state))
         .app_data(metrics)
-        .app_data(
-            web::JsonConfig::default()
-                .limit(body_limit)
-                .error_handler(move |error, _| json_error(error, body_limit).into()),
-        )
         .app_data(web::QueryConfig::default().error_handler(|error, _| query_error(&error).into()))
         .app_data(
             web::PathConfig::default()
@@ -195,7 +189,9 @@ pub fn app(
         )
         .configure(routes::configure)
         .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+    let routes = web::Data::new(RouteTable::from_openapi(&openapi));
+    app.app_data(routes)
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
         .default_service(web::to(unmatched))
         .wrap(Condition::new(
             !cors.allowed_origins.is_empty(),
@@ -203,41 +199,6 @@ pub fn app(
         ))
         .wrap(from_fn(metrics::middleware))
         .wrap(from_fn(request_id::middleware))
-}
-
-async fn unmatched(request: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no route for {} {}",
-        request.method(),
-        request.path()
-    )))
-}
-
-fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
-    match error {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge { limit }
-        }
-        JsonPayloadError::ContentType => {
-            ApiError::UnsupportedMediaType("send the body as application/json".to_owned())
-        }
-        JsonPayloadError::Deserialize(error) if error.is_data() => ApiError::Validation {
-            detail: error.to_string(),
-            errors: Default::default(),
-        },
-        JsonPayloadError::Deserialize(error) => {
-            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
-        }
-        JsonPayloadError::Payload(error) => payload_error(&error, limit),
-        other => ApiError::BadRequest(other.to_string()),
-    }
-}
-
-fn payload_error(error: &PayloadError, limit: usize) -> ApiError {
-    match error {
-        PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
-        other => ApiError::BadRequest(format!("the body could not be read: {other}")),
-    }
 }
 
 fn query_error(error: &QueryPayloadError) -> ApiError {

@@ -12,12 +12,14 @@ use super::user::User;
 use super::{BodyErrors, TokenErrors};
 use crate::error::{ApiError, Problem};
 use crate::extract::AdminCaller;
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct UserListQuery {
-    /// 1 to 100; 20 when absent.
+    /// 20 when absent.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -90,7 +92,7 @@ pub async fn update_user(
     state: web::Data<Arc<AppState>>,
     AdminCaller(caller): AdminCaller,
     id: web::Path<String>,
-    body: web::Json<UserUpdate>,
+    body: JsonBody<UserUpdate>,
 ) -> Result<web::Json<User>, ApiError> {
     let id = id.into_inner();
     if !is_uuid(&id) {

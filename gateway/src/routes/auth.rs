@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{self, CONTENT_TYPE};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use proto::auth::v1 as pb;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,6 +15,7 @@ use super::{BodyErrors, TokenErrors};
 use super::{is_uuid, rfc3339};
 use crate::error::{ApiError, Challenge, Problem};
 use crate::extract::{Caller, RequestContext};
+use crate::json_body::{JsonBody, media_type, parse_json, read_body, require_json};
 use crate::rate_limit::Decision;
 use crate::state::AppState;
 
@@ -24,10 +24,15 @@ type State = web::Data<Arc<AppState>>;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3–32 letters, digits, `_`, `-` or `.`.
+    /// 3–32 letters (of any script), digits, `_`, `-` or `.`; compared ignoring case and
+    /// Unicode compatibility forms.
+    #[schema(min_length = 3, max_length = 32)]
     pub username: String,
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// 8 characters to 72 bytes; not the username or email; not a common password.
+    /// 8 characters (`passwords.min_length`) to 72 bytes; not the username or email; not a
+    /// common password.
+    #[schema(max_length = 72)]
     pub password: String,
 }
 
@@ -49,7 +54,9 @@ pub struct RegisterResponse {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// The username or the email address.
+    #[schema(min_length = 1, max_length = 254)]
     pub username: String,
+    #[schema(min_length = 1, max_length = 72)]
     pub password: String,
 }
 
@@ -121,6 +128,7 @@ pub struct SessionListQuery {
 #[serde(deny_unknown_fields)]
 pub struct RevokeSessionsRequest {
     /// Session ids, at most 100.
+    #[schema(max_items = 100)]
     pub session_ids: Vec<String>,
 }
 
@@ -172,7 +180,7 @@ fn no_store(status: actix_web::http::StatusCode) -> actix_web::HttpResponseBuild
 pub async fn register(
     state: State,
     context: RequestContext,
-    body: web::Json<RegisterRequest>,
+    body: JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     limit(&state, &context).await?;
     let body = body.into_inner();
@@ -425,7 +433,7 @@ pub async fn delete_session(
 pub async fn revoke_sessions(
     state: State,
     caller: Caller,
-    body: web::Json<RevokeSessionsRequest>,
+    body: JsonBody<RevokeSessionsRequest>,
 ) -> Result<web::Json<RevokeSessionsResponse>, ApiError> {
     let call = caller.call().request(pb::RevokeSessionsRequest {
         session_ids: body.into_inner().session_ids,
@@ -437,15 +445,6 @@ pub async fn revoke_sessions(
     Ok(web::Json(RevokeSessionsResponse {
         revoked: answer.revoked,
     }))
-}
-
-/// The whole body, refusing it (413) as soon as it grows past `limit`.
-async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    payload
-        .to_bytes_limited(limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit })?
-        .map_err(|error| ApiError::BadRequest(format!("the body could not be read: {error}")))
 }
 
 /// The credentials of a login: HTTP Basic if present, else the body as JSON or a form.
@@ -484,38 +483,4 @@ fn credentials(request: &HttpRequest, body: &[u8]) -> Result<LoginRequest, ApiEr
                 .to_owned(),
         )),
     }
-}
-
-fn media_type(request: &HttpRequest) -> Option<String> {
-    request
-        .headers()
-        .get(CONTENT_TYPE)?
-        .to_str()
-        .ok()?
-        .split(';')
-        .next()
-        .map(|media| media.trim().to_ascii_lowercase())
-}
-
-fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
-    match media_type(request).as_deref() {
-        Some("application/json") => Ok(()),
-        _ => Err(ApiError::UnsupportedMediaType(
-            "send application/json".to_owned(),
-        )),
-    }
-}
-
-/// A JSON body: 400 when it is not JSON, 422 when it is but does not fit.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| {
-        if error.is_data() {
-            ApiError::Validation {
-                detail: error.to_string(),
-                errors: Default::default(),
-            }
-        } else {
-            ApiError::BadRequest(format!("the body is not valid JSON: {error}"))
-        }
-    })
 }

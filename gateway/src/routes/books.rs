@@ -15,6 +15,7 @@ use super::{BodyErrors, TokenErrors};
 use super::{is_uuid, rfc3339};
 use crate::error::{ApiError, Problem};
 use crate::extract::Caller;
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 type State = web::Data<Arc<AppState>>;
@@ -59,17 +60,32 @@ impl From<pb::Book> for Book {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookInput {
-    /// 1–300 characters after trimming.
+    /// 1–300 characters after trimming, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub title: String,
-    /// 1–300 characters after trimming.
+    /// 1–300 characters after trimming, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub author: String,
+    /// At most 300 characters, no control characters; blank means none.
+    #[schema(max_length = 300, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub publisher: Option<String>,
-    /// ISBN-10 or ISBN-13; hyphens and spaces allowed.
+    /// ISBN-10 or ISBN-13 with a valid check digit; hyphens and spaces allowed.
+    #[schema(max_length = 20, pattern = r"^[0-9Xx \-]*$")]
     pub isbn: Option<String>,
-    /// 0 or more; 0 when absent.
+    /// 0 when absent.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100_000_000_000_i64)]
     pub price_cents: i64,
     /// 1450 to next year.
+    #[schema(minimum = 1450)]
     pub published_year: Option<i32>,
 }
 
@@ -77,23 +93,26 @@ pub struct BookInput {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookPatch {
+    /// Cannot be cleared.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 300, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub title: Option<Option<String>>,
+    /// Cannot be cleared.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 300, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub author: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 300, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub publisher: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 20, pattern = r"^[0-9Xx \-]*$")]
     pub isbn: Option<Option<String>>,
+    /// `null` sets 0.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100_000_000_000_i64)]
     pub price_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1450)]
     pub published_year: Option<Option<i32>>,
 }
 
@@ -107,13 +126,16 @@ fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct BookListQuery {
-    /// 1 to 100; 20 when absent.
+    /// 20 when absent.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Text to find in titles and authors, ignoring case.
+    #[param(max_length = 300)]
     pub q: Option<String>,
     /// Exact author.
+    #[param(max_length = 300)]
     pub author: Option<String>,
     /// Every user's books (admins only).
     #[serde(default)]
@@ -260,7 +282,7 @@ pub async fn list_books(
 pub async fn create_book(
     state: State,
     caller: Caller,
-    body: web::Json<BookInput>,
+    body: JsonBody<BookInput>,
 ) -> Result<HttpResponse, ApiError> {
     let book = whole_book(String::new(), body.into_inner());
     let call = caller
@@ -322,7 +344,7 @@ pub async fn replace_book(
     caller: Caller,
     request: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<BookInput>,
+    body: JsonBody<BookInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = book_id(id)?;
     let expected_version = expected_version(&request)?;
@@ -364,7 +386,7 @@ pub async fn patch_book(
     caller: Caller,
     request: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<BookPatch>,
+    body: JsonBody<BookPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = book_id(id)?;
     let expected_version = expected_version(&request)?;

@@ -11,13 +11,16 @@ use super::user::User;
 use super::{BodyErrors, TokenErrors};
 use crate::error::{ApiError, Problem};
 use crate::extract::Caller;
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(min_length = 1, max_length = 72)]
     pub current_password: String,
     /// Same policy as at registration.
+    #[schema(max_length = 72)]
     pub new_password: String,
 }
 
@@ -57,7 +60,7 @@ pub async fn get_me(
 pub async fn change_password(
     state: web::Data<Arc<AppState>>,
     caller: Caller,
-    body: web::Json<ChangePasswordRequest>,
+    body: JsonBody<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let call = caller.call().request(pb::ChangePasswordRequest {

@@ -46,6 +46,14 @@ both_backends! {
         problem(stack.get("/api/books/not-a-uuid", &user.access).await, StatusCode::NOT_FOUND).await;
         problem(stack.get("/api/nothing-here", &user.access).await, StatusCode::NOT_FOUND).await;
 
+        // 405: a route that exists, with a method it does not serve, names the ones it does.
+        let wrong_method = stack.request(Method::DELETE, "/api/books", token).send().await.unwrap();
+        assert_eq!(wrong_method.headers()["allow"], "GET, POST");
+        problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED).await;
+        let wrong_method = stack.request(Method::POST, &format!("/api/books/{}", uuid::Uuid::now_v7()), token).send().await.unwrap();
+        assert_eq!(wrong_method.headers()["allow"], "GET, PUT, PATCH, DELETE");
+        problem(wrong_method, StatusCode::METHOD_NOT_ALLOWED).await;
+
         // 409: a taken username, in another letter case.
         let taken = stack.send_json(Method::POST, "/api/auth/register", None, &json!({
             "username": "MISTAKEN", "email": "other@example.org", "password": PASSWORD
