@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use auth_service::accounts::Registration;
-use auth_service::keys::{KeyKind, write_new_key};
+use auth_service::keys::{KeyKind, SigningKey, write_new_key};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -41,6 +41,10 @@ pub struct Stack {
     pub gateway: String,
     pub auth_settings: auth_service::Settings,
     pub gateway_settings: gateway::Settings,
+    /// auth-service's signing key, for tests that forge tokens with it.
+    pub signing_key: SigningKey,
+    /// books-service's gRPC address, for tests that call it directly.
+    pub books_url: String,
     shutdown: CancellationToken,
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
     _keys: TempDir,
@@ -57,7 +61,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     let books_db = TestDatabase::create(backend);
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("signing.pem");
-    write_new_key(&key_file, KeyKind::Ed25519).unwrap();
+    let signing_key = write_new_key(&key_file, KeyKind::Ed25519).unwrap();
     let prefix = test_support::unique_redis_prefix();
     let redis = test_support::redis_url();
     let shutdown = CancellationToken::new();
@@ -100,7 +104,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     gateway_settings.redis.timeout_ms = 1_000;
     gateway_settings.auth.url = auth_url;
     gateway_settings.auth.jwks_min_refetch_ms = 0;
-    gateway_settings.books.url = books_url;
+    gateway_settings.books.url = books_url.clone();
     gateway_settings.auth_rate_limit.max_requests = options.rate_limit;
     gateway_settings.cors.allowed_origins = options.cors_origins;
 
@@ -109,6 +113,8 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
         gateway: String::new(),
         auth_settings,
         gateway_settings,
+        signing_key,
+        books_url,
         shutdown,
         servers,
         _keys: keys,

@@ -3,9 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attacks;
 mod errors;
 mod flow;
+mod fuzz;
 mod helpers;
+mod inputs;
 mod instances;
 mod observability;
 mod openapi;
