@@ -47,6 +47,25 @@ impl TestDatabase {
         &self.url
     }
 
+    /// The PostgreSQL server's address, for a [`ChaosProxy`](crate::ChaosProxy) in front of it.
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        assert!(
+            matches!(self.kind, Kind::Postgres { .. }),
+            "SQLite has no server"
+        );
+        crate::socket_addr_of(&self.url)
+    }
+
+    /// [`url`](Self::url) with the server reached at `addr` instead (a proxy).
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let user = authority
+            .rsplit_once('@')
+            .map(|(user, _)| format!("{user}@"));
+        format!("{scheme}://{}{addr}/{path}", user.unwrap_or_default())
+    }
+
     fn create_postgres() -> Self {
         let admin_url = admin_url();
         let mut admin = PgConnection::establish(&admin_url).unwrap_or_else(|error| {

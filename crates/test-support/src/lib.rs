@@ -26,9 +26,14 @@ pub fn redis_url() -> String {
 
 /// The address of [`redis_url`], for a [`ChaosProxy`] in front of it.
 pub fn redis_addr() -> std::net::SocketAddr {
-    let url = redis_url();
+    socket_addr_of(&redis_url())
+}
+
+/// The `host:port` of a `scheme://[user[:password]@]host:port[/path][?query]` URL, resolved.
+pub(crate) fn socket_addr_of(url: &str) -> std::net::SocketAddr {
     let host_port = url
-        .trim_start_matches("redis://")
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
         .split(['/', '?'])
         .next()
         .unwrap_or_default()
@@ -39,7 +44,7 @@ pub fn redis_addr() -> std::net::SocketAddr {
     std::net::ToSocketAddrs::to_socket_addrs(&host_port)
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .unwrap_or_else(|| panic!("TEST_REDIS_URL {url} has no reachable host:port"))
+        .unwrap_or_else(|| panic!("{url} has no reachable host:port"))
 }
 
 /// A key prefix no other test uses, so tests share one Redis without seeing each other.

@@ -53,7 +53,7 @@ async fn schemathesis(stack_url: &str, token: &str, filter: [&str; 2]) -> bool {
 }
 
 #[tokio::test]
-#[ignore = "needs schemathesis: scripts/test installs it and runs this test"]
+#[ignore = "a suite of scripts/test, which installs schemathesis: run with --ignored --nocapture"]
 async fn schemathesis_finds_no_server_error_and_no_undocumented_answer() {
     let stack = spawn_stack_with(
         Backend::Postgres,

@@ -10,7 +10,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use test_support::{Backend, TestDatabase};
+use test_support::{Backend, ChaosProxy, TestDatabase};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +18,12 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// What a test may change about the stack.
 pub struct StackOptions {
-    /// Redis as the gateway sees it (a chaos proxy, say).
+    /// Redis as the gateway alone sees it (a chaos proxy, say).
     pub gateway_redis_url: Option<String>,
+    /// Every service reaches Redis through [`Stack::redis_proxy`].
+    pub proxy_redis: bool,
+    /// books-service reaches its database through [`Stack::books_db_proxy`] (PostgreSQL only).
+    pub proxy_books_database: bool,
     pub rate_limit: u32,
     pub body_limit: usize,
     pub cors_origins: Vec<String>,
@@ -29,6 +33,8 @@ impl Default for StackOptions {
     fn default() -> Self {
         Self {
             gateway_redis_url: None,
+            proxy_redis: false,
+            proxy_books_database: false,
             rate_limit: 1_000,
             body_limit: 1024 * 1024,
             cors_origins: Vec::new(),
@@ -45,6 +51,10 @@ pub struct Stack {
     pub signing_key: SigningKey,
     /// books-service's gRPC address, for tests that call it directly.
     pub books_url: String,
+    pub redis_proxy: Option<ChaosProxy>,
+    pub books_db_proxy: Option<ChaosProxy>,
+    auth: Option<Running>,
+    auth_addr: SocketAddr,
     shutdown: CancellationToken,
     servers: Vec<JoinHandle<anyhow::Result<()>>>,
     _keys: TempDir,
@@ -63,23 +73,37 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     let key_file = keys.path().join("signing.pem");
     let signing_key = write_new_key(&key_file, KeyKind::Ed25519).unwrap();
     let prefix = test_support::unique_redis_prefix();
-    let redis = test_support::redis_url();
+    let redis_proxy = if options.proxy_redis {
+        Some(ChaosProxy::start(test_support::redis_addr()).await)
+    } else {
+        None
+    };
+    let redis = match &redis_proxy {
+        Some(proxy) => format!("redis://{}", proxy.addr()),
+        None => test_support::redis_url(),
+    };
+    let books_db_proxy = if options.proxy_books_database {
+        Some(ChaosProxy::start(books_db.server_addr()).await)
+    } else {
+        None
+    };
+    let books_db_url = match &books_db_proxy {
+        Some(proxy) => books_db.url_via(proxy.addr()),
+        None => books_db.url().to_owned(),
+    };
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
 
     let auth_settings = auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
-    let auth = auth_service::Application::build(auth_settings.clone())
-        .await
-        .unwrap();
-    let auth_url = format!("http://{}", auth.local_addr());
-    servers.push(tokio::spawn(auth.run_until_stopped(shutdown.clone())));
+    let auth = Running::auth(auth_settings.clone(), &shutdown).await;
+    let auth_url = format!("http://{}", auth.addr);
 
     let mut books_settings = books_service::Settings {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown_grace_secs: 1,
         ..books_service::Settings::default()
     };
-    books_settings.database.url = Some(SecretString::from(books_db.url().to_owned()));
+    books_settings.database.url = Some(SecretString::from(books_db_url));
     books_settings.redis.url = Some(SecretString::from(redis.clone()));
     books_settings.redis.key_prefix = prefix.clone();
     books_settings.redis.timeout_ms = 2_000;
@@ -115,6 +139,10 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
         gateway_settings,
         signing_key,
         books_url,
+        redis_proxy,
+        books_db_proxy,
+        auth_addr: auth.addr,
+        auth: Some(auth),
         shutdown,
         servers,
         _keys: keys,
@@ -152,7 +180,42 @@ impl Login {
     }
 }
 
+/// A service running on the test's runtime until its token is cancelled.
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn auth(settings: auth_service::Settings, stack: &CancellationToken) -> Self {
+        let auth = auth_service::Application::build(settings).await.unwrap();
+        let shutdown = stack.child_token();
+        Self {
+            addr: auth.local_addr(),
+            server: tokio::spawn(auth.run_until_stopped(shutdown.clone())),
+            shutdown,
+        }
+    }
+}
+
 impl Stack {
+    /// Stops auth-service as SIGTERM would, and waits until it has.
+    pub async fn stop_auth(&mut self) {
+        let auth = self.auth.take().expect("auth-service is not running");
+        auth.shutdown.cancel();
+        auth.server.await.unwrap().unwrap();
+    }
+
+    /// Starts auth-service again, on the address it had.
+    pub async fn start_auth(&mut self) {
+        let settings = auth_service::Settings {
+            listen_addr: self.auth_addr,
+            ..self.auth_settings.clone()
+        };
+        self.auth = Some(Running::auth(settings, &self.shutdown).await);
+    }
+
     /// Starts another gateway on the same services and Redis; returns its base URL.
     pub async fn start_gateway(&mut self) -> String {
         let gateway = gateway::Application::build(self.gateway_settings.clone())

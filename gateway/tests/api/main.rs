@@ -5,6 +5,7 @@
 
 mod attacks;
 mod errors;
+mod faults;
 mod flow;
 mod fuzz;
 mod helpers;
