@@ -76,3 +76,63 @@ async fn without_redis_protected_routes_and_readiness_answer_503_and_recover_by_
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn login_throttling_holds_across_gateways() {
+    // The gateways' per-address limit of the auth routes is counted in Redis.
+    let mut stack = spawn_stack_with(
+        Backend::Postgres,
+        StackOptions {
+            rate_limit: 4,
+            ..StackOptions::default()
+        },
+    )
+    .await;
+    let second = stack.start_gateway().await;
+    let login_on = |base: &str| {
+        stack
+            .client
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"username": "nobody", "password": "guess"}))
+            .send()
+    };
+    for base in [&stack.gateway, &second, &stack.gateway, &second] {
+        assert_eq!(
+            login_on(base).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for base in [&stack.gateway, &second] {
+        problem(login_on(base).await.unwrap(), StatusCode::TOO_MANY_REQUESTS).await;
+    }
+}
+
+#[tokio::test]
+async fn password_guessing_is_stopped_per_account_whichever_gateway_is_asked() {
+    let mut stack = spawn_stack(Backend::Postgres).await;
+    let second = stack.start_gateway().await;
+    stack.user("guarded").await;
+    let login_on = |base: &str, password: &str| {
+        stack
+            .client
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"username": "guarded", "password": password}))
+            .send()
+    };
+    // auth-service allows 10 failures per account and address (login_throttle.*).
+    for attempt in 0..10 {
+        let base = if attempt % 2 == 0 {
+            &stack.gateway
+        } else {
+            &second
+        };
+        let guess = login_on(base, &format!("guess {attempt}")).await.unwrap();
+        assert_eq!(guess.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Then even the right password waits, on either gateway.
+    for base in [&stack.gateway, &second] {
+        let right = login_on(base, crate::helpers::PASSWORD).await.unwrap();
+        assert!(right.headers().contains_key("retry-after"));
+        problem(right, StatusCode::TOO_MANY_REQUESTS).await;
+    }
+}
