@@ -9,9 +9,6 @@ use crate::domain::{BookFields, Field, FieldInput, ListQuery, apply};
 use crate::error::{BooksError, FieldErrors};
 use crate::state::AppState;
 
-/// Read-modify-write rounds before a write that keeps losing races gives up.
-const MAX_ATTEMPTS: u32 = 3;
-
 /// A page of books and the token of the next one.
 pub struct Page {
     pub books: Vec<Book>,
@@ -106,26 +103,19 @@ impl AppState {
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<_, BooksError> {
-                    let mut attempts = 0;
-                    loop {
-                        let book =
-                            books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)?;
-                        check_version(&book, expected_version)?;
-                        let updated = apply(&book.fields(), &change, &fields)?;
-                        let now = Utc::now().naive_utc();
-                        if books::update_if_version(conn, &id, book.version, &updated, now)? {
-                            return books::find_owned(conn, &id, &owner)?
-                                .ok_or(BooksError::NotFound);
-                        }
-                        // A concurrent writer got in between the read and the write (PostgreSQL
-                        // does not lock on read): read again, which also re-checks the version.
-                        attempts += 1;
-                        if attempts == MAX_ATTEMPTS {
-                            return Err(BooksError::StaleVersion {
-                                current: book.version + 1,
-                            });
-                        }
+                    // Locked until commit: concurrent unconditional updates queue here and
+                    // each applies to the result of the one before, none lost.
+                    let book = books::find_owned_for_update(conn, &id, &owner)?
+                        .ok_or(BooksError::NotFound)?;
+                    check_version(&book, expected_version)?;
+                    let updated = apply(&book.fields(), &change, &fields)?;
+                    let now = Utc::now().naive_utc();
+                    if !books::update_if_version(conn, &id, book.version, &updated, now)? {
+                        return Err(BooksError::StaleVersion {
+                            current: book.version + 1,
+                        });
                     }
+                    books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)
                 })
             })
             .await
@@ -144,19 +134,16 @@ impl AppState {
         self.db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<_, BooksError> {
-                    for _ in 0..MAX_ATTEMPTS {
-                        let book =
-                            books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)?;
-                        check_version(&book, expected_version)?;
-                        if books::delete_if_version(conn, &id, book.version)? {
-                            return Ok(());
-                        }
+                    let book = books::find_owned_for_update(conn, &id, &owner)?
+                        .ok_or(BooksError::NotFound)?;
+                    check_version(&book, expected_version)?;
+                    if books::delete_if_version(conn, &id, book.version)? {
+                        Ok(())
+                    } else {
+                        Err(BooksError::StaleVersion {
+                            current: book.version + 1,
+                        })
                     }
-                    // Changed under us every time: report it like any stale version.
-                    let book = books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)?;
-                    Err(BooksError::StaleVersion {
-                        current: book.version,
-                    })
                 })
             })
             .await

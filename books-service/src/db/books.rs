@@ -94,6 +94,26 @@ pub fn find_owned(conn: &mut AnyConnection, id: &str, owner_id: &str) -> QueryRe
         .optional()
 }
 
+/// [`find_owned`], holding the row until the transaction ends, so that a read-modify-write
+/// cannot interleave with another one. SQLite's write transactions (`BEGIN IMMEDIATE`) are
+/// serialised already; PostgreSQL locks the row (`FOR UPDATE`).
+pub fn find_owned_for_update(
+    conn: &mut AnyConnection,
+    id: &str,
+    owner_id: &str,
+) -> QueryResult<Option<Book>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => books::table
+            .find(id)
+            .filter(books::owner_id.eq(owner_id))
+            .select(Book::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        AnyConnection::Sqlite(_) => find_owned(conn, id, owner_id),
+    }
+}
+
 /// Writes `fields` if the book is still at `version`; returns whether it was.
 pub fn update_if_version(
     conn: &mut AnyConnection,
