@@ -212,7 +212,12 @@ impl Publisher {
     /// The store or the database failed; nothing is marked published then.
     pub async fn sync(&self) -> Result<(), AuthError> {
         let now = Utc::now().naive_utc();
-        let reseed = !self.store.is_seeded().await.map_err(unavailable)?;
+        // Also when the last seed has lapsed, so that whatever a store may have lost without
+        // losing the mark (an eviction, a failover) is restored within `seed_ttl`.
+        let reseed = match self.store.seeded_until().await.map_err(unavailable)? {
+            Some(until) => until <= now.and_utc().timestamp(),
+            None => true,
+        };
         let rows = self
             .db
             .run(move |conn| -> Result<_, AuthError> {

@@ -326,19 +326,7 @@ impl TestApp {
 
     /// Deletes every key of this test's namespace, as a Redis restart would.
     pub async fn wipe_redis(&self) {
-        let pattern = format!("{}*", self.settings.redis.key_prefix);
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
-            .query_async(&mut self.redis.clone())
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            redis::cmd("DEL")
-                .arg(keys)
-                .query_async::<()>(&mut self.redis.clone())
-                .await
-                .unwrap();
-        }
+        test_support::wipe_redis_namespace(&self.settings.redis.key_prefix).await;
     }
 }
 

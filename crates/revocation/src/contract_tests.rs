@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::{Entry, Revocation, RevocationStore, RevokedBy, TokenIdentity, unix_now};
+use crate::{Entry, Revocation, RevocationStore, RevokedBy, StoreError, TokenIdentity, unix_now};
 
 pub fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at: i64) -> TokenIdentity<'a> {
     TokenIdentity {
@@ -26,6 +26,12 @@ pub fn cutoff(not_before: i64) -> Entry {
         user_id: "u1".into(),
         not_before,
     })
+}
+
+/// Seeds an empty store, as auth-service does before anything is published.
+pub async fn seeded<S: RevocationStore>(store: S) -> S {
+    store.reseed(&[], unix_now() + 60).await.unwrap();
+    store
 }
 
 pub async fn each_rule_revokes_only_what_it_names(store: &impl RevocationStore) {
@@ -79,8 +85,16 @@ pub async fn expired_entries_are_not_kept(store: &impl RevocationStore) {
     assert_eq!(store.check(&token("t1", "s1", 0)).await.unwrap(), None);
 }
 
-pub async fn a_store_is_seeded_only_after_a_reseed(store: &impl RevocationStore) {
-    assert!(!store.is_seeded().await.unwrap());
+/// An unseeded store (new, or one that lost its data) refuses to answer rather than let
+/// revoked tokens through.
+pub async fn a_store_answers_only_after_a_reseed(store: &impl RevocationStore) {
+    assert_eq!(store.seeded_until().await.unwrap(), None);
+    let unseeded = store.check(&token("t", "s1", 0)).await;
+    assert!(
+        matches!(unseeded, Err(StoreError::NotSeeded)),
+        "{unseeded:?}"
+    );
+    assert!(matches!(store.ping().await, Err(StoreError::NotSeeded)));
 
     store
         .reseed(
@@ -92,7 +106,8 @@ pub async fn a_store_is_seeded_only_after_a_reseed(store: &impl RevocationStore)
         .await
         .unwrap();
 
-    assert!(store.is_seeded().await.unwrap());
+    assert!(store.seeded_until().await.unwrap() > Some(unix_now()));
+    store.ping().await.unwrap();
     assert_eq!(
         store.check(&token("t", "s1", 0)).await.unwrap(),
         Some(RevokedBy::Session)

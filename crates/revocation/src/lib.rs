@@ -5,6 +5,11 @@
 //! writes revocations here after recording them durably in its own database; every verifier
 //! (gateway, books-service) checks each request against the store in one round trip.
 //!
+//! A store that lost its data (a Redis restart or flush) would silently let revoked tokens
+//! through. So auth-service marks the store as seeded when it has written every live
+//! revocation into it, and a check on a store without the mark is an error
+//! ([`StoreError::NotSeeded`]): verifiers fail closed until auth-service has re-seeded it.
+//!
 //! Entries only need to outlive the access tokens they cover: refresh tokens are checked by
 //! auth-service against its database, never against this store.
 //!
@@ -72,6 +77,8 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("revocation store returned an unexpected value: {0}")]
     Corrupt(String),
+    #[error("revocation store lost its data and has not been seeded again yet")]
+    NotSeeded,
 }
 
 /// Where revocations are kept.
@@ -86,17 +93,17 @@ pub trait RevocationStore: Send + Sync {
     /// a newer one, changes nothing.
     fn publish(&self, entries: &[Entry]) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Whether the store answers, for readiness checks.
+    /// Whether the store can answer checks (it answers and is seeded), for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Whether the store still holds everything given to the last [`reseed`](Self::reseed).
-    /// False after a Redis restart or flush, so the publisher knows to publish every live
-    /// entry again.
-    fn is_seeded(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Until when the last [`reseed`](Self::reseed) vouches for the store, or `None` when the
+    /// store holds no seed (never seeded, or it lost its data): the publisher then publishes
+    /// every live entry again.
+    fn seeded_until(&self) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 
     /// Publishes `entries`, which must be every live revocation, and records in the same atomic
-    /// step that the store is seeded until `seeded_until`: a restart can never leave the mark
-    /// without the entries.
+    /// step that the store is seeded, to be re-seeded after `seeded_until`: a restart can never
+    /// leave the mark without the entries.
     fn reseed(
         &self,
         entries: &[Entry],
@@ -146,10 +153,10 @@ impl RevocationStore for Revocations {
         }
     }
 
-    async fn is_seeded(&self) -> Result<bool, StoreError> {
+    async fn seeded_until(&self) -> Result<Option<i64>, StoreError> {
         match self {
-            Self::Redis(store) => store.is_seeded().await,
-            Self::Memory(store) => store.is_seeded().await,
+            Self::Redis(store) => store.seeded_until().await,
+            Self::Memory(store) => store.seeded_until().await,
         }
     }
 

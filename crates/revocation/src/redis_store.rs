@@ -60,7 +60,8 @@ impl RedisSettings {
 ///
 /// Keys: `<prefix>revoked:token:<jti>`, `<prefix>revoked:session:<sid>` and
 /// `<prefix>revoked:user:<user id>` (value: the cut-off), each expiring with the last token it
-/// covers, plus `<prefix>revoked:seeded`.
+/// covers, plus `<prefix>revoked:seeded` (value: until when the seed vouches; no expiry, so it
+/// disappears only with the data it vouches for).
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
@@ -145,12 +146,22 @@ impl RevocationStore for RedisStore {
             self.key("token", token.token_id),
             self.key("session", token.session_id),
             self.key("user", token.user_id),
+            self.seeded_key(),
         ];
-        let ((by_token, by_session, cutoff),): ((Option<String>, Option<String>, Option<String>),) =
-            self.run(|pipe| {
+        type Found = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let ((by_token, by_session, cutoff, seeded),): (Found,) = self
+            .run(|pipe| {
                 pipe.mget(&keys);
             })
             .await?;
+        if seeded.is_none() {
+            return Err(StoreError::NotSeeded);
+        }
         if by_token.is_some() {
             return Ok(Some(RevokedBy::Token));
         }
@@ -177,28 +188,30 @@ impl RevocationStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run::<()>(|pipe| {
-            pipe.cmd("PING").ignore();
-        })
-        .await
+        match self.seeded_until().await? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotSeeded),
+        }
     }
 
-    async fn is_seeded(&self) -> Result<bool, StoreError> {
-        let (exists,): (bool,) = self
+    async fn seeded_until(&self) -> Result<Option<i64>, StoreError> {
+        let (until,): (Option<String>,) = self
             .run(|pipe| {
-                pipe.exists(self.seeded_key());
+                pipe.get(self.seeded_key());
             })
             .await?;
-        Ok(exists)
+        // A mark written before marks held a time (value 1) is simply due for a re-seed.
+        until
+            .map(|raw| raw.parse().map_err(|_| StoreError::Corrupt(raw)))
+            .transpose()
     }
 
     async fn reseed(&self, entries: &[Entry], seeded_until: i64) -> Result<(), StoreError> {
         let now = unix_now();
-        let ttl = (seeded_until - now).max(1).unsigned_abs();
         self.run::<()>(|pipe| {
             pipe.atomic();
             self.add_entries(pipe, entries, now);
-            pipe.set_ex(self.seeded_key(), 1, ttl).ignore();
+            pipe.set(self.seeded_key(), seeded_until).ignore();
         })
         .await
     }
@@ -222,17 +235,20 @@ mod tests {
 
     #[tokio::test]
     async fn each_rule_revokes_only_what_it_names() {
-        contract::each_rule_revokes_only_what_it_names(&store()).await;
+        contract::each_rule_revokes_only_what_it_names(&contract::seeded(store()).await).await;
     }
 
     #[tokio::test]
     async fn an_older_cutoff_published_later_never_lowers_a_newer_one() {
-        contract::an_older_cutoff_published_later_never_lowers_a_newer_one(&store()).await;
+        contract::an_older_cutoff_published_later_never_lowers_a_newer_one(
+            &contract::seeded(store()).await,
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn expired_entries_are_not_kept() {
-        let store = store();
+        let store = contract::seeded(store()).await;
         contract::expired_entries_are_not_kept(&store).await;
 
         let ttl: i64 = redis::cmd("TTL")
@@ -244,8 +260,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_store_is_seeded_only_after_a_reseed() {
-        contract::a_store_is_seeded_only_after_a_reseed(&store()).await;
+    async fn a_store_answers_only_after_a_reseed() {
+        contract::a_store_answers_only_after_a_reseed(&store()).await;
     }
 
     #[tokio::test]

@@ -47,6 +47,25 @@ pub(crate) fn socket_addr_of(url: &str) -> std::net::SocketAddr {
         .unwrap_or_else(|| panic!("{url} has no reachable host:port"))
 }
 
+/// Deletes every key under `prefix`, as a Redis restart without persistence (or a flush)
+/// would: what a store that lost its data looks like.
+pub async fn wipe_redis_namespace(prefix: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut connection)
+            .await
+            .unwrap();
+    }
+}
+
 /// A key prefix no other test uses, so tests share one Redis without seeing each other.
 pub fn unique_redis_prefix() -> String {
     format!("test:{}:", uuid::Uuid::new_v4().simple())

@@ -199,18 +199,31 @@ async fn loaded_stack(options: StackOptions) -> (Stack, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a suite of scripts/test: run with --ignored --nocapture"]
-async fn redis_stopped_and_restarted_under_load() {
+async fn redis_stopped_and_restarted_empty_under_load() {
     let (stack, token) = loaded_stack(StackOptions {
         proxy_redis: true,
+        // auth-service notices the empty store only after this (1 s by default): long enough
+        // to see what the verifiers do with an unseeded store meanwhile.
+        revocation_retry_ms: 2_000,
         ..StackOptions::default()
     })
     .await;
     let redis = stack.redis_proxy.as_ref().unwrap();
+    // A session ended before the restart must stay dead through it.
+    let ended = stack.logged_in("steady").await.access;
+    let logout = stack
+        .request(reqwest::Method::POST, "/api/auth/logout", Some(&ended))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     let load = Load::start(&stack.gateway, &token);
     hold(Duration::from_millis(500)).await;
 
     load.next_phase();
     redis.cut();
+    // Redis here keeps nothing on disk: a restart loses every revocation with it.
+    test_support::wipe_redis_namespace(&stack.gateway_settings.redis.key_prefix).await;
     hold(Duration::from_millis(1_500)).await;
     let refused = stack.get("/api/books", &token).await;
     let refused = problem(refused, StatusCode::SERVICE_UNAVAILABLE).await;
@@ -221,9 +234,35 @@ async fn redis_stopped_and_restarted_under_load() {
     redis.restore();
 
     load.next_phase();
+    // From the moment Redis answers again, empty, until auth-service has seeded it again, the
+    // ended session is refused (503 while unseeded, then 401): never served.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = stack.get("/api/books", &ended).await.status();
+        assert_ne!(
+            status,
+            StatusCode::OK,
+            "a revoked token passed after the restart"
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store was never seeded again"
+        );
+        hold(Duration::from_millis(20)).await;
+    }
     until_ok(&stack, "/api/books", &token).await;
+    problem(
+        stack.get("/api/books", &ended).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     hold(Duration::from_millis(500)).await;
-    let phases = load.finish("Redis cut for 1.5 s (fail closed):").await;
+    let phases = load
+        .finish("Redis stopped for 1.5 s and restarted empty (fail closed):")
+        .await;
 
     for tally in &phases {
         assert_eq!(tally.others(), 0, "only 2xx and 503: {tally:?}");

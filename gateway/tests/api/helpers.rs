@@ -24,6 +24,8 @@ pub struct StackOptions {
     pub proxy_redis: bool,
     /// books-service reaches its database through [`Stack::books_db_proxy`] (PostgreSQL only).
     pub proxy_books_database: bool,
+    /// How often auth-service retries publishing revocations and checks the store's seed.
+    pub revocation_retry_ms: u64,
     pub rate_limit: u32,
     pub body_limit: usize,
     pub cors_origins: Vec<String>,
@@ -35,6 +37,7 @@ impl Default for StackOptions {
             gateway_redis_url: None,
             proxy_redis: false,
             proxy_books_database: false,
+            revocation_retry_ms: 100,
             rate_limit: 1_000,
             body_limit: 1024 * 1024,
             cors_origins: Vec::new(),
@@ -94,7 +97,9 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     let shutdown = CancellationToken::new();
     let mut servers = Vec::new();
 
-    let auth_settings = auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
+    let mut auth_settings =
+        auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
+    auth_settings.revocation.retry_interval_ms = options.revocation_retry_ms;
     let auth = Running::auth(auth_settings.clone(), &shutdown).await;
     let auth_url = format!("http://{}", auth.addr);
 
