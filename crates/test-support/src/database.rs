@@ -1,8 +1,9 @@
 use std::sync::Once;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl, sql_query, sql_types::Text};
 use tempfile::TempDir;
+
+use crate::{STALE_AFTER_SECS, unix_now};
 
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,9 +24,6 @@ enum Kind {
     Postgres { name: String },
     Sqlite { _dir: TempDir },
 }
-
-// Leftovers of killed test runs older than this are dropped when a test process starts.
-const STALE_AFTER_SECS: u64 = 3_600;
 
 impl TestDatabase {
     pub fn create(backend: Backend) -> Self {
@@ -107,12 +105,6 @@ impl Drop for TestDatabase {
 fn admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(QueryableByName)]

@@ -66,9 +66,49 @@ pub async fn wipe_redis_namespace(prefix: &str) {
     }
 }
 
-/// A key prefix no other test uses, so tests share one Redis without seeing each other.
+/// A key prefix no other test uses, so tests share one Redis without seeing each other. It
+/// names its creation time so that the first call of a test process can delete what earlier
+/// runs left behind (most keys expire by themselves; the revocation store's seed mark does not).
 pub fn unique_redis_prefix() -> String {
-    format!("test:{}:", uuid::Uuid::new_v4().simple())
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_stale_redis_namespaces);
+    format!("test:{}:{}:", unix_now(), uuid::Uuid::new_v4().simple())
+}
+
+// Databases and Redis namespaces older than this are leftovers of finished or killed test runs,
+// dropped when a test process starts.
+pub(crate) const STALE_AFTER_SECS: u64 = 3_600;
+
+fn sweep_stale_redis_namespaces() {
+    let Ok(mut connection) =
+        redis::Client::open(redis_url()).and_then(|client| client.get_connection())
+    else {
+        return; // The test that needs Redis will say so.
+    };
+    let Ok(keys) = redis::cmd("KEYS")
+        .arg("test:*")
+        .query::<Vec<String>>(&mut connection)
+    else {
+        return;
+    };
+    let now = unix_now();
+    let stale: Vec<&String> = keys
+        .iter()
+        .filter(|key| {
+            // `test:<created>:<uuid>:…`; older prefixes without a time are stale too.
+            let created = key.split(':').nth(1).and_then(|at| at.parse::<u64>().ok());
+            created.is_none_or(|at| now.saturating_sub(at) > STALE_AFTER_SECS)
+        })
+        .collect();
+    if !stale.is_empty() {
+        let _ = redis::cmd("DEL").arg(stale).query::<()>(&mut connection);
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Emits, for each `async fn name(backend) { … }`, a module `name` with two tests,
