@@ -1,5 +1,6 @@
 //! What accepting a token costs a verifier (gateway, books-service): the signature and claims
-//! check for each signing algorithm auth-service offers, and the revocation check in Redis.
+//! check for each signing algorithm auth-service offers, the lookup that replaces it for a
+//! token verified before, and the revocation check in Redis.
 //! Tokens are issued the way auth-service issues them, with keys it generates.
 //!
 //! Run: `cargo bench -p auth-service --bench verify_tokens` (the Redis case needs Redis:
@@ -13,7 +14,7 @@ use jsonwebtoken::{Header, encode};
 use revocation::{RedisSettings, RedisStore, RevocationStore};
 use secrecy::SecretString;
 use serde_json::json;
-use token_verifier::{Claims, TokenType, Verifier, VerifierSettings, unix_now};
+use token_verifier::{Claims, TokenType, VerifiedTokens, Verifier, VerifierSettings, unix_now};
 
 /// A key ring holding one new key of `kind`, and an access token signed with it.
 fn issued(kind: KeyKind) -> (KeyRing, String) {
@@ -33,6 +34,7 @@ fn issued(kind: KeyKind) -> (KeyRing, String) {
 
 fn verify(c: &mut Criterion) {
     let verifier = Verifier::new(&VerifierSettings::default());
+    let verified = VerifiedTokens::new(10_000, verifier.leeway());
     let mut group = c.benchmark_group("verify_access_token");
     for (name, kind) in [
         ("eddsa", KeyKind::Ed25519),
@@ -40,11 +42,16 @@ fn verify(c: &mut Criterion) {
         ("es256", KeyKind::P256),
     ] {
         let (ring, token) = issued(kind);
-        verifier
+        let claims = verifier
             .verify(ring.key_set(), &token, TokenType::Access)
             .unwrap();
         group.bench_function(name, |b| {
             b.iter(|| verifier.verify(ring.key_set(), &token, TokenType::Access));
+        });
+        let kid = ring.active().kid().to_owned();
+        verified.insert(&token, kid, claims);
+        group.bench_function(format!("{name}_verified_before"), |b| {
+            b.iter(|| verified.get(&token, ring.key_set()).unwrap());
         });
     }
     group.finish();

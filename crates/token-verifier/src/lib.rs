@@ -15,6 +15,7 @@ mod bearer;
 mod claims;
 mod jwks;
 mod remote_keys;
+mod verified_cache;
 mod verify;
 
 pub use authenticator::{AuthFailure, Authenticator};
@@ -22,6 +23,7 @@ pub use bearer::{bearer_from_metadata, bearer_token};
 pub use claims::{Claims, TokenType};
 pub use jwks::{JwksError, KeySet, jwk_from_proto, jwk_to_proto};
 pub use remote_keys::{FetchError, RemoteKeys};
+pub use verified_cache::VerifiedTokens;
 pub use verify::{Rejection, Verifier, VerifierSettings};
 
 /// Seconds since the Unix epoch.

@@ -93,6 +93,11 @@ impl Verifier {
         }
     }
 
+    /// Clock skew tolerated on time claims, in seconds.
+    pub fn leeway(&self) -> i64 {
+        self.leeway
+    }
+
     /// The claims of `token` if it is a valid token of type `expected` signed by a key of
     /// `keys`. Says nothing about revocation.
     ///
