@@ -512,15 +512,7 @@ async fn assert_answer(
 async fn hostile_tokens_are_refused_by_the_gateway_and_by_books_service() {
     let stack = spawn_stack(Backend::Postgres).await;
     let victim = stack.user("victim").await;
-    let jwks: Value = stack
-        .client
-        .get(stack.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = stack.jwks().await;
     // Where jku/x5u point: nothing may ever connect to it.
     let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
     elsewhere.set_nonblocking(true).unwrap();

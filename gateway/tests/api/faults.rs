@@ -191,6 +191,17 @@ async fn assert_nothing_acknowledged_was_lost(stack: &Stack, token: &str, phases
     println!("  all {checked} acknowledged books are there");
 }
 
+/// What a dependency outage must look like to the load: served before, refused with 503 (and
+/// nothing else) during, served again after, and no acknowledged write lost.
+async fn assert_failed_closed_and_recovered(stack: &Stack, token: &str, phases: &[Tally]) {
+    for tally in phases {
+        assert_eq!(tally.others(), 0, "only 2xx and 503: {tally:?}");
+    }
+    assert!(phases[0].ok > 0 && phases[2].ok > 0, "{phases:?}");
+    assert!(phases[1].unavailable > 0, "{phases:?}");
+    assert_nothing_acknowledged_was_lost(stack, token, phases).await;
+}
+
 async fn loaded_stack(options: StackOptions) -> (Stack, String) {
     let stack = spawn_stack_with(Backend::Postgres, options).await;
     let token = stack.user("steady").await.access;
@@ -264,12 +275,7 @@ async fn redis_stopped_and_restarted_empty_under_load() {
         .finish("Redis stopped for 1.5 s and restarted empty (fail closed):")
         .await;
 
-    for tally in &phases {
-        assert_eq!(tally.others(), 0, "only 2xx and 503: {tally:?}");
-    }
-    assert!(phases[0].ok > 0 && phases[2].ok > 0, "{phases:?}");
-    assert!(phases[1].unavailable > 0, "{phases:?}");
-    assert_nothing_acknowledged_was_lost(&stack, &token, &phases).await;
+    assert_failed_closed_and_recovered(&stack, &token, &phases).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,12 +352,7 @@ async fn postgres_connections_broken_under_load() {
         .finish("books-service's PostgreSQL connections cut for 1.5 s:")
         .await;
 
-    for tally in &phases {
-        assert_eq!(tally.others(), 0, "only 2xx and 503: {tally:?}");
-    }
-    assert!(phases[0].ok > 0 && phases[2].ok > 0, "{phases:?}");
-    assert!(phases[1].unavailable > 0, "{phases:?}");
-    assert_nothing_acknowledged_was_lost(&stack, &token, &phases).await;
+    assert_failed_closed_and_recovered(&stack, &token, &phases).await;
 }
 
 /// The gateway binary, as production runs it, in front of the test's services.

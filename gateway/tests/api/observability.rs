@@ -119,15 +119,7 @@ async fn metrics_count_requests_by_route_and_auth_failures_by_reason() {
 async fn the_jwks_is_republished_from_the_gateway() {
     let stack = spawn_stack(Backend::Sqlite).await;
 
-    let jwks: Value = stack
-        .client
-        .get(stack.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = stack.jwks().await;
 
     let key = &jwks["keys"][0];
     assert_eq!(
