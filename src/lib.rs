@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use auth_service::keys::{KeyKind, write_new_key};
-use revocation::{MemoryStore, Revocations};
+use revocation::{Checker, MemoryStore, Revocations};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -89,7 +89,7 @@ impl Stack {
                 data_dir.join(name).display()
             )))
         };
-        let store = Revocations::Memory(Arc::new(MemoryStore::default()));
+        let store = Arc::new(MemoryStore::default());
 
         let auth_settings = &mut settings.auth;
         auth_settings.listen_addr = SocketAddr::new(settings.host, settings.auth_port);
@@ -99,8 +99,11 @@ impl Stack {
             .take()
             .or_else(|| sqlite("auth.db"));
         auth_settings.tokens.signing_key_file.get_or_insert(key);
-        let auth =
-            auth_service::Application::build_with_store(settings.auth, store.clone()).await?;
+        let auth = auth_service::Application::build_with_store(
+            settings.auth,
+            Revocations::Memory(Arc::clone(&store)),
+        )
+        .await?;
 
         let books_settings = &mut settings.books;
         books_settings.listen_addr = SocketAddr::new(settings.host, settings.books_port);
@@ -110,14 +113,19 @@ impl Stack {
             .take()
             .or_else(|| sqlite("books.db"));
         books_settings.auth.url = url_of(auth.local_addr());
-        let books =
-            books_service::Application::build_with_store(settings.books, store.clone()).await?;
+        let books = books_service::Application::build_with_revocations(
+            settings.books,
+            Checker::Memory(Arc::clone(&store)),
+        )
+        .await?;
 
         let gateway_settings = &mut settings.gateway;
         gateway_settings.listen_addr = SocketAddr::new(settings.host, settings.http_port);
         gateway_settings.auth.url = url_of(auth.local_addr());
         gateway_settings.books.url = url_of(books.local_addr());
-        let gateway = gateway::Application::build_with_store(settings.gateway, store).await?;
+        let gateway =
+            gateway::Application::build_with_revocations(settings.gateway, Checker::Memory(store))
+                .await?;
 
         Ok(Self {
             auth,

@@ -1,9 +1,10 @@
 //! What accepting a token costs a verifier (gateway, books-service): the signature and claims
 //! check for each signing algorithm auth-service offers, the lookup that replaces it for a
-//! token verified before, and the revocation check in Redis.
+//! token verified before, the revocation check in Redis and in a replica, and the two together
+//! for a reused token (what `Authenticator::authenticate` does on the hot path).
 //! Tokens are issued the way auth-service issues them, with keys it generates.
 //!
-//! Run: `cargo bench -p auth-service --bench verify_tokens` (the Redis case needs Redis:
+//! Run: `cargo bench -p auth-service --bench verify_tokens` (the revocation cases need Redis:
 //! `TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,7 +12,13 @@
 use auth_service::keys::{KeyKind, KeyRing, SigningKey, generate_pem};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{Header, encode};
-use revocation::{RedisSettings, RedisStore, RevocationStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+use revocation::{
+    CheckMode, CheckSettings, Entry, RedisSettings, RedisStore, Replica, Revocation,
+    RevocationCheck, RevocationStore,
+};
 use secrecy::SecretString;
 use serde_json::json;
 use token_verifier::{Claims, TokenType, VerifiedTokens, Verifier, VerifierSettings, unix_now};
@@ -57,30 +64,77 @@ fn verify(c: &mut Criterion) {
     group.finish();
 }
 
+/// Revocations live in the store while a check runs: a busy day's logouts.
+const LIVE_REVOCATIONS: usize = 10_000;
+
 fn revocation_check(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    // The connection manager spawns its driver on the current runtime.
+    // The connection manager and the replica run on this runtime.
     let _entered = runtime.enter();
-    let store = RedisStore::connect(&RedisSettings {
+    let redis = RedisSettings {
         url: Some(SecretString::from(test_support::redis_url())),
         key_prefix: test_support::unique_redis_prefix(),
         timeout_ms: 1_000,
-    })
-    .unwrap()
-    .unwrap();
-    runtime
-        .block_on(store.reseed(&[], unix_now() + 3_600))
+    };
+    let store = RedisStore::connect(&redis, Duration::from_secs(3_600))
+        .unwrap()
         .unwrap();
+    let revoked: Vec<Entry> = (0..LIVE_REVOCATIONS)
+        .map(|_| Entry {
+            revocation: Revocation::Token {
+                token_id: uuid::Uuid::now_v7().to_string(),
+            },
+            expires_at: unix_now() + 3_600,
+        })
+        .collect();
+    runtime
+        .block_on(store.reseed(&revoked, unix_now() + 3_600))
+        .unwrap();
+    let check = CheckSettings {
+        mode: CheckMode::Replica,
+        ..CheckSettings::default()
+    };
+    let replica = Arc::new(Replica::connect(&redis, &check).unwrap().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    runtime.spawn({
+        let replica = Arc::clone(&replica);
+        let shutdown = shutdown.clone();
+        async move { replica.follow(shutdown).await }
+    });
+    runtime.block_on(async {
+        while replica.ping().await.is_err() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+
     let (ring, token) = issued(KeyKind::Ed25519);
-    let claims: Claims = Verifier::new(&VerifierSettings::default())
+    let verifier = Verifier::new(&VerifierSettings::default());
+    let claims: Claims = verifier
         .verify(ring.key_set(), &token, TokenType::Access)
         .unwrap();
 
-    c.bench_function("revocation_check_redis", |b| {
+    let mut group = c.benchmark_group("revocation_check");
+    group.bench_function("redis", |b| {
         b.to_async(&runtime).iter(|| async {
             assert_eq!(store.check(&claims.identity()).await.unwrap(), None);
         });
     });
+    group.bench_function("replica", |b| {
+        b.to_async(&runtime).iter(|| async {
+            assert_eq!(replica.check(&claims.identity()).await.unwrap(), None);
+        });
+    });
+    group.finish();
+
+    let verified = VerifiedTokens::new(10_000, verifier.leeway());
+    verified.insert(&token, ring.active().kid().to_owned(), claims);
+    c.bench_function("reused_token_verified_and_checked_in_replica", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let claims = verified.get(&token, ring.key_set()).unwrap();
+            assert_eq!(replica.check(&claims.identity()).await.unwrap(), None);
+        });
+    });
+    shutdown.cancel();
 }
 
 criterion_group!(benches, verify, revocation_check);

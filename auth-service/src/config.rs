@@ -134,6 +134,14 @@ impl Default for TokenSettings {
 }
 
 impl TokenSettings {
+    /// How long a revocation must be remembered by verifiers: until every access token it may
+    /// cover has expired, allowing for clock skew.
+    pub fn revocation_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_ttl_secs + self.leeway_secs)
+    }
+}
+
+impl TokenSettings {
     pub fn verifier(&self) -> VerifierSettings {
         VerifierSettings {
             issuer: self.issuer.clone(),

@@ -124,7 +124,7 @@ impl AppState {
             .map_err(|_| AuthError::InvalidRefreshToken)?;
         let session_id = claims.sid.clone();
         let grace = TimeDelta::seconds(secs(self.tokens.settings().refresh_grace_secs));
-        let ttl = self.tokens.revocation_ttl();
+        let ttl = self.tokens.settings().revocation_ttl();
         let outcome = self
             .db
             .run(move |conn| {
@@ -299,7 +299,7 @@ impl AppState {
             + Send
             + 'static,
     {
-        let ttl = self.tokens.revocation_ttl();
+        let ttl = self.tokens.settings().revocation_ttl();
         let (count, pending) = self
             .db
             .run(move |conn| {

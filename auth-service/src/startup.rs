@@ -62,7 +62,10 @@ impl Application {
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = Revocations::from_settings(&settings.redis)?;
+        // The stream keeps items twice as long as any revocation lives: safe against any clock
+        // skew between this host and Redis smaller than that life.
+        let retention = 2 * settings.tokens.revocation_ttl();
+        let store = Revocations::from_settings(&settings.redis, retention)?;
         Self::build_with_store(settings, store).await
     }
 
@@ -168,7 +171,7 @@ pub async fn build_state(
         database.clone(),
         store,
         settings.revocation.retry_interval(),
-        tokens.revocation_ttl(),
+        settings.tokens.revocation_ttl(),
     ));
     Ok(Arc::new(AppState {
         db: database,

@@ -49,12 +49,6 @@ impl Tokens {
         Duration::from_secs(self.settings.access_ttl_secs)
     }
 
-    /// How long a revocation must be remembered by verifiers: until every access token it may
-    /// cover has expired, allowing for clock skew.
-    pub fn revocation_ttl(&self) -> Duration {
-        Duration::from_secs(self.settings.access_ttl_secs + self.settings.leeway_secs)
-    }
-
     /// The tokens a session's row describes: the access token `session.access_jti` issued
     /// `now`, and the current refresh token, whose claims depend only on the row, so the same
     /// row always yields the same refresh token (the grace window relies on this).

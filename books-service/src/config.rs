@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use database::DatabaseSettings;
-use revocation::RedisSettings;
+use revocation::{CheckSettings, RedisSettings};
 use serde::Deserialize;
 use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
 use token_verifier::VerifierSettings;
@@ -28,6 +28,7 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub revocation: CheckSettings,
     pub auth: AuthSettings,
     pub tokens: VerifierSettings,
     pub telemetry: TelemetrySettings,
@@ -40,6 +41,7 @@ impl Default for Settings {
             shutdown_grace_secs: 10,
             database: DatabaseSettings::default(),
             redis: RedisSettings::default(),
+            revocation: CheckSettings::default(),
             auth: AuthSettings::default(),
             tokens: VerifierSettings::default(),
             telemetry: TelemetrySettings::default(),
@@ -106,6 +108,7 @@ impl Settings {
                 3_600_000,
             ),
             ("tokens.leeway_secs", self.tokens.leeway_secs, 0, 300),
+            self.revocation.budget_range(),
             (
                 "database.max_connections",
                 self.database.max_connections.into(),

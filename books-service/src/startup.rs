@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::books::v1::books_service_server::BooksServiceServer;
-use revocation::Revocations;
+use revocation::{Checker, RevocationCheck};
 use service_support::grpc;
 use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio::net::TcpListener;
@@ -50,23 +50,23 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the service with the revocation store its settings name.
+    /// Builds the service with the revocation check its settings name.
     ///
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = Revocations::from_settings(&settings.redis)?;
-        Self::build_with_store(settings, store).await
+        let revocations = Checker::from_settings(&settings.redis, &settings.revocation)?;
+        Self::build_with_revocations(settings, revocations).await
     }
 
-    /// Builds the service around a given revocation store, so that services sharing a process
+    /// Builds the service around a given revocation check, so that services sharing a process
     /// can share one in-process store.
     ///
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
-    pub async fn build_with_store(
+    pub async fn build_with_revocations(
         settings: Settings,
-        store: Revocations,
+        revocations: Checker,
     ) -> Result<Self, StartupError> {
         settings.validate().map_err(StartupError::Settings)?;
         let database = db::connect(&settings.database)
@@ -81,7 +81,7 @@ impl Application {
             channel,
             Duration::from_millis(settings.auth.jwks_min_refetch_ms),
         ));
-        let auth = Authenticator::new(keys, Verifier::new(&settings.tokens), store);
+        let auth = Authenticator::new(keys, Verifier::new(&settings.tokens), revocations);
         let state = Arc::new(AppState { db: database, auth });
         let (listener, addr) = grpc::bind(settings.listen_addr).await?;
         Ok(Self {
@@ -107,10 +107,15 @@ impl Application {
         let state = Arc::clone(&self.state);
         let ready = move || {
             let state = Arc::clone(&state);
-            async move { state.auth.keys().age().is_some() && state.db.ping().await }
+            async move {
+                state.auth.keys().age().is_some()
+                    && state.auth.revocations().ping().await.is_ok()
+                    && state.db.ping().await
+            }
         };
-        let keys = Arc::clone(self.state.auth.keys());
-        let refresh = Duration::from_secs(self.settings.auth.jwks_refresh_secs);
+        let state = Arc::clone(&self.state);
+        let key_refresh = Duration::from_secs(self.settings.auth.jwks_refresh_secs);
+        let upkeep_shutdown = shutdown.clone();
         let background = [
             grpc::start_health_reports(
                 health,
@@ -120,7 +125,9 @@ impl Application {
                 shutdown.clone(),
             )
             .await,
-            tokio::spawn(keys.run_refresher(refresh, shutdown.clone())),
+            tokio::spawn(async move {
+                state.auth.keep_current(key_refresh, upkeep_shutdown).await;
+            }),
         ];
 
         tracing::info!(addr = %self.addr, "books-service listening");

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use revocation::RedisSettings;
+use revocation::{CheckSettings, RedisSettings};
 use serde::Deserialize;
 use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
 use token_verifier::VerifierSettings;
@@ -31,6 +31,7 @@ pub struct Settings {
     /// they could forge the header.
     pub trust_forwarded_for: bool,
     pub redis: RedisSettings,
+    pub revocation: CheckSettings,
     /// What to do when revocation cannot be checked (Redis unreachable): `false` answers 503
     /// (fail closed); `true` serves the request as if the token were not revoked.
     pub revocation_fail_open: bool,
@@ -51,6 +52,7 @@ impl Default for Settings {
             body_limit_bytes: 1024 * 1024,
             trust_forwarded_for: false,
             redis: RedisSettings::default(),
+            revocation: CheckSettings::default(),
             revocation_fail_open: false,
             auth: AuthUpstream::default(),
             books: BooksUpstream::default(),
@@ -173,6 +175,7 @@ impl Settings {
                 3_600_000,
             ),
             ("books.timeout_ms", self.books.timeout_ms, 10, 60_000),
+            self.revocation.budget_range(),
             (
                 "auth_rate_limit.max_requests",
                 self.auth_rate_limit.max_requests.into(),

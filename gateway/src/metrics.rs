@@ -1,9 +1,9 @@
 //! Prometheus metrics of one gateway instance, in its own registry (several instances can share
 //! a process, as in tests): requests by route, method and status, latency, authentication
-//! failures by reason, upstream errors, and the age of the key set.
+//! failures by reason, upstream errors, the age of the key set and the lag of revocations.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,6 +20,7 @@ pub struct Metrics {
     auth_failures: IntCounterVec,
     upstream_errors: IntCounterVec,
     key_set_age: Gauge,
+    revocation_lag: Gauge,
 }
 
 impl Metrics {
@@ -59,11 +60,17 @@ impl Metrics {
             "jwks_age_seconds",
             "Seconds since auth-service's keys were last fetched (-1 before the first fetch).",
         )?;
+        let revocation_lag = Gauge::new(
+            "revocation_lag_seconds",
+            "How far behind Redis the revocations checked here may be: the replica's lag, 0 when \
+             Redis is asked on every request (-1 before the replica's first load).",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
         registry.register(Box::new(key_set_age.clone()))?;
+        registry.register(Box::new(revocation_lag.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -71,6 +78,7 @@ impl Metrics {
             auth_failures,
             upstream_errors,
             key_set_age,
+            revocation_lag,
         })
     }
 
@@ -84,9 +92,16 @@ impl Metrics {
             .inc();
     }
 
-    /// The metrics in Prometheus' text format, with the key set's age as of now.
-    pub fn render(&self, key_set_age_secs: Option<f64>) -> String {
-        self.key_set_age.set(key_set_age_secs.unwrap_or(-1.0));
+    /// The metrics in Prometheus' text format, with the key set's age and the revocations' lag
+    /// as of now.
+    pub fn render(
+        &self,
+        key_set_age: Option<Duration>,
+        revocation_lag: Option<Duration>,
+    ) -> String {
+        let seconds = |duration: Option<Duration>| duration.map_or(-1.0, |d| d.as_secs_f64());
+        self.key_set_age.set(seconds(key_set_age));
+        self.revocation_lag.set(seconds(revocation_lag));
         let mut buffer = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);

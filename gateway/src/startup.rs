@@ -12,7 +12,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::QueryPayloadError;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, http::Method, web};
-use revocation::Revocations;
+use revocation::Checker;
 use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -55,23 +55,23 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the gateway with the revocation store its settings name.
+    /// Builds the gateway with the revocation check its settings name.
     ///
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = Revocations::from_settings(&settings.redis)?;
-        Self::build_with_store(settings, store).await
+        let revocations = Checker::from_settings(&settings.redis, &settings.revocation)?;
+        Self::build_with_revocations(settings, revocations).await
     }
 
-    /// Builds the gateway around a given revocation store, so that services sharing a process
+    /// Builds the gateway around a given revocation check, so that services sharing a process
     /// can share one in-process store.
     ///
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
-    pub async fn build_with_store(
+    pub async fn build_with_revocations(
         settings: Settings,
-        store: Revocations,
+        revocations: Checker,
     ) -> Result<Self, StartupError> {
         settings.validate().map_err(StartupError::Settings)?;
         let auth_channel = channel(
@@ -94,7 +94,7 @@ impl Application {
         );
         let state = Arc::new(AppState {
             body_limit: settings.body_limit_bytes,
-            authenticator: Authenticator::new(keys, Verifier::new(&settings.tokens), store),
+            authenticator: Authenticator::new(keys, Verifier::new(&settings.tokens), revocations),
             upstreams: Upstreams::new(auth_channel, books_channel),
             rate_limiter,
             metrics: Arc::new(Metrics::new()?),
@@ -126,10 +126,15 @@ impl Application {
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let refresher = tokio::spawn(Arc::clone(self.state.authenticator.keys()).run_refresher(
-            Duration::from_secs(self.settings.auth.jwks_refresh_secs),
-            shutdown.clone(),
-        ));
+        let state = Arc::clone(&self.state);
+        let key_refresh = Duration::from_secs(self.settings.auth.jwks_refresh_secs);
+        let upkeep_shutdown = shutdown.clone();
+        let upkeep = tokio::spawn(async move {
+            state
+                .authenticator
+                .keep_current(key_refresh, upkeep_shutdown)
+                .await;
+        });
         tracing::info!(addr = %self.addr, "gateway listening");
         serve(
             self.listener,
@@ -138,7 +143,7 @@ impl Application {
             shutdown,
         )?
         .await?;
-        refresher.abort();
+        upkeep.abort();
         tracing::info!("gateway stopped");
         Ok(())
     }

@@ -1,14 +1,18 @@
+use std::time::{Duration, Instant};
+
 use auth_service::keys::{KeyKind, SigningKey, generate_pem};
 use jsonwebtoken::{Header, encode};
 use proto::books::v1 as pb;
+use revocation::{CheckMode, CheckSettings};
 use test_support::{Backend, SchemaShape, both_backends};
 use tonic::Code;
 
-use crate::helpers::{book, spawn_app};
+use crate::helpers::{book, spawn_app, spawn_app_with};
 
 both_backends! {
-    async fn a_token_revoked_at_auth_service_is_refused_on_the_very_next_call(backend) {
-        let app = spawn_app(backend).await;
+    async fn checking_redis_per_request_a_revoked_token_is_refused_on_the_very_next_call(backend) {
+        let per_request = CheckSettings { mode: CheckMode::Redis, ..CheckSettings::default() };
+        let app = spawn_app_with(backend, per_request).await;
         let user = app.user("leaving").await;
         app.create(&user, book("Before", "Logout")).await.unwrap();
 
@@ -16,6 +20,23 @@ both_backends! {
 
         let refused = app.list(&user, pb::ListBooksRequest::default()).await.unwrap_err();
         assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+
+    async fn with_a_replica_a_revoked_token_is_refused_within_moments(backend) {
+        let app = spawn_app(backend).await;
+        let user = app.user("leaving").await;
+        app.create(&user, book("Before", "Logout")).await.unwrap();
+
+        app.logout(&user).await;
+
+        let started = Instant::now();
+        loop {
+            match app.list(&user, pb::ListBooksRequest::default()).await {
+                Err(refused) => break assert_eq!(refused.code(), Code::Unauthenticated),
+                Ok(_) => assert!(started.elapsed() < Duration::from_secs(10), "never refused"),
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     async fn a_rotated_signing_key_is_picked_up_without_a_restart(backend) {

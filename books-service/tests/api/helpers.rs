@@ -11,6 +11,7 @@ use proto::auth::v1 as auth_pb;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::books::v1 as pb;
 use proto::books::v1::books_service_client::BooksServiceClient;
+use revocation::CheckSettings;
 use secrecy::SecretString;
 use tempfile::TempDir;
 use test_support::{Backend, TestDatabase};
@@ -59,6 +60,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, CheckSettings::default()).await
+}
+
+/// A stack whose books-service checks revocation as `revocation` says.
+pub async fn spawn_app_with(backend: Backend, revocation: CheckSettings) -> TestApp {
     test_support::init_tracing();
     let auth_db = TestDatabase::create(backend);
     let books_db = TestDatabase::create(backend);
@@ -85,6 +91,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     books_settings.redis.key_prefix = prefix;
     // Generous: a loaded CI machine must not turn a slow answer into UNAVAILABLE.
     books_settings.redis.timeout_ms = 2_000;
+    books_settings.revocation = revocation;
     books_settings.auth.url = format!("http://{auth_addr}");
     books_settings.auth.jwks_min_refetch_ms = 0;
     let books_app = books_service::Application::build(books_settings.clone())

@@ -1,92 +1,34 @@
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::{Entry, Revocation, RevocationStore, RevokedBy, StoreError, TokenIdentity, unix_now};
+use crate::denylist::Denylist;
+use crate::{
+    Entry, RevocationCheck, RevocationStore, RevokedBy, StoreError, TokenIdentity, unix_now,
+};
 
 /// Revocations held in this process, for the embedded single-process mode, where every service
 /// shares one instance. Nothing survives a restart: it starts unseeded (and refuses checks), so
 /// auth-service re-publishes what its database holds before anything is checked.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    denylist: Mutex<Denylist>,
     // 0 until the first re-seed.
     seeded_until: AtomicI64,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    // value: expiry (seconds since the epoch)
-    tokens: HashMap<String, i64>,
-    sessions: HashMap<String, i64>,
-    // value: (cut-off, expiry)
-    users: HashMap<String, (i64, i64)>,
-}
-
-impl State {
-    fn forget_expired(&mut self, now: i64) {
-        self.tokens.retain(|_, expires_at| *expires_at > now);
-        self.sessions.retain(|_, expires_at| *expires_at > now);
-        self.users.retain(|_, (_, expires_at)| *expires_at > now);
-    }
-}
-
 impl MemoryStore {
-    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+    fn with_denylist<T>(&self, f: impl FnOnce(&mut Denylist) -> T) -> T {
         // No code panics while holding the lock, and the maps stay consistent even if one did.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut state)
+        let mut denylist = self.denylist.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut denylist)
     }
 }
 
-impl RevocationStore for MemoryStore {
+impl RevocationCheck for MemoryStore {
     async fn check(&self, token: &TokenIdentity<'_>) -> Result<Option<RevokedBy>, StoreError> {
         self.ping().await?;
         let now = unix_now();
-        Ok(self.with_state(|state| {
-            let live = |expiry: Option<&i64>| expiry.is_some_and(|at| *at > now);
-            if live(state.tokens.get(token.token_id)) {
-                Some(RevokedBy::Token)
-            } else if live(state.sessions.get(token.session_id)) {
-                Some(RevokedBy::Session)
-            } else {
-                state
-                    .users
-                    .get(token.user_id)
-                    .filter(|(cutoff, expires_at)| *expires_at > now && token.issued_at < *cutoff)
-                    .map(|_| RevokedBy::UserCutoff)
-            }
-        }))
-    }
-
-    async fn publish(&self, entries: &[Entry]) -> Result<(), StoreError> {
-        let now = unix_now();
-        self.with_state(|state| {
-            state.forget_expired(now);
-            for entry in entries.iter().filter(|entry| entry.expires_at > now) {
-                match &entry.revocation {
-                    Revocation::Token { token_id } => {
-                        let at = state.tokens.entry(token_id.clone()).or_default();
-                        *at = (*at).max(entry.expires_at);
-                    }
-                    Revocation::Session { session_id } => {
-                        let at = state.sessions.entry(session_id.clone()).or_default();
-                        *at = (*at).max(entry.expires_at);
-                    }
-                    Revocation::UserCutoff {
-                        user_id,
-                        not_before,
-                    } => {
-                        let (cutoff, at) = state.users.entry(user_id.clone()).or_default();
-                        if *not_before >= *cutoff {
-                            *cutoff = *not_before;
-                            *at = (*at).max(entry.expires_at);
-                        }
-                    }
-                }
-            }
-        });
-        Ok(())
+        Ok(self.with_denylist(|denylist| denylist.check(token, now)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -94,6 +36,17 @@ impl RevocationStore for MemoryStore {
             Some(_) => Ok(()),
             None => Err(StoreError::NotSeeded),
         }
+    }
+}
+
+impl RevocationStore for MemoryStore {
+    async fn publish(&self, entries: &[Entry]) -> Result<(), StoreError> {
+        let now = unix_now();
+        self.with_denylist(|denylist| {
+            denylist.sweep(now);
+            denylist.add(entries, now);
+        });
+        Ok(())
     }
 
     // Once seeded, an in-process store cannot lose entries behind its owner's back.

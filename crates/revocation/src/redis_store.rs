@@ -4,7 +4,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{Entry, Revocation, RevocationStore, RevokedBy, StoreError, TokenIdentity, unix_now};
+use crate::{
+    Entry, Revocation, RevocationCheck, RevocationStore, RevokedBy, StoreError, TokenIdentity,
+    stream, unix_now,
+};
 
 /// `redis.*` keys, the same for every service.
 #[derive(Debug, Clone, Deserialize)]
@@ -61,12 +64,14 @@ impl RedisSettings {
 /// Keys: `<prefix>revoked:token:<jti>`, `<prefix>revoked:session:<sid>` and
 /// `<prefix>revoked:user:<user id>` (value: the cut-off), each expiring with the last token it
 /// covers, plus `<prefix>revoked:seeded` (value: until when the seed vouches; no expiry, so it
-/// disappears only with the data it vouches for).
+/// disappears only with the data it vouches for). Every entry is also appended to the
+/// stream that replicas follow.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
     timeout: Duration,
+    stream_retention: Duration,
 }
 
 // Keeps the later of two cut-offs, so re-publishing an old entry never revives tokens.
@@ -79,15 +84,21 @@ return 0";
 
 impl RedisStore {
     /// A store for `settings.url`, or `None` when no URL is configured. Connects lazily and
-    /// reconnects by itself after an outage.
+    /// reconnects by itself after an outage. Stream items are kept for `stream_retention`,
+    /// which must be at least the life of the longest-lived entry (a store that only checks
+    /// never appends).
     ///
     /// # Errors
     /// The URL does not parse.
-    pub fn connect(settings: &RedisSettings) -> Result<Option<Self>, StoreError> {
+    pub fn connect(
+        settings: &RedisSettings,
+        stream_retention: Duration,
+    ) -> Result<Option<Self>, StoreError> {
         Ok(settings.connection()?.map(|connection| Self {
             connection,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout(),
+            stream_retention,
         }))
     }
 
@@ -95,13 +106,12 @@ impl RedisStore {
         format!("{}revoked:{kind}:{id}", self.prefix)
     }
 
-    fn seeded_key(&self) -> String {
-        format!("{}revoked:seeded", self.prefix)
-    }
-
     /// Queues the commands that record the live ones among `entries`.
     fn add_entries(&self, pipe: &mut redis::Pipeline, entries: &[Entry], now: i64) {
+        let stream = stream::key(&self.prefix);
+        let now_ms = now.saturating_mul(1_000);
         for entry in entries.iter().filter(|e| e.expires_at > now) {
+            stream::append(pipe, &stream, entry, now_ms, self.stream_retention);
             let ttl = entry.expires_at - now;
             match &entry.revocation {
                 Revocation::Token { token_id } => {
@@ -140,13 +150,13 @@ impl RedisStore {
     }
 }
 
-impl RevocationStore for RedisStore {
+impl RevocationCheck for RedisStore {
     async fn check(&self, token: &TokenIdentity<'_>) -> Result<Option<RevokedBy>, StoreError> {
         let keys = [
             self.key("token", token.token_id),
             self.key("session", token.session_id),
             self.key("user", token.user_id),
-            self.seeded_key(),
+            seeded_key(&self.prefix),
         ];
         type Found = (
             Option<String>,
@@ -177,6 +187,15 @@ impl RevocationStore for RedisStore {
         }
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self.seeded_until().await? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotSeeded),
+        }
+    }
+}
+
+impl RevocationStore for RedisStore {
     async fn publish(&self, entries: &[Entry]) -> Result<(), StoreError> {
         // Redis refuses an empty pipeline.
         let now = unix_now();
@@ -187,17 +206,10 @@ impl RevocationStore for RedisStore {
             .await
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        match self.seeded_until().await? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::NotSeeded),
-        }
-    }
-
     async fn seeded_until(&self) -> Result<Option<i64>, StoreError> {
         let (until,): (Option<String>,) = self
             .run(|pipe| {
-                pipe.get(self.seeded_key());
+                pipe.get(seeded_key(&self.prefix));
             })
             .await?;
         // A mark written before marks held a time (value 1) is simply due for a re-seed.
@@ -211,10 +223,15 @@ impl RevocationStore for RedisStore {
         self.run::<()>(|pipe| {
             pipe.atomic();
             self.add_entries(pipe, entries, now);
-            pipe.set(self.seeded_key(), seeded_until).ignore();
+            pipe.set(seeded_key(&self.prefix), seeded_until).ignore();
         })
         .await
     }
+}
+
+/// The mark that the store holds every live revocation (see [`RevocationStore::reseed`]).
+pub(crate) fn seeded_key(prefix: &str) -> String {
+    format!("{prefix}revoked:seeded")
 }
 
 #[cfg(test)]
@@ -230,7 +247,9 @@ mod tests {
             key_prefix: test_support::unique_redis_prefix(),
             timeout_ms: 1_000,
         };
-        RedisStore::connect(&settings).unwrap().unwrap()
+        RedisStore::connect(&settings, Duration::from_secs(60))
+            .unwrap()
+            .unwrap()
     }
 
     #[tokio::test]
@@ -271,7 +290,9 @@ mod tests {
             key_prefix: "unused:".into(),
             timeout_ms: 200,
         };
-        let store = RedisStore::connect(&settings).unwrap().unwrap();
+        let store = RedisStore::connect(&settings, Duration::ZERO)
+            .unwrap()
+            .unwrap();
 
         assert!(store.check(&token("t", "s", 0)).await.is_err());
         assert!(store.publish(&[cutoff(1)]).await.is_err());

@@ -1,6 +1,8 @@
 use std::sync::Arc;
+use std::time::Duration;
 
-use revocation::{RevocationStore, Revocations, StoreError};
+use revocation::{Checker, RevocationCheck, StoreError};
+use tokio_util::sync::CancellationToken;
 
 use crate::{Claims, Rejection, RemoteKeys, TokenType, VerifiedTokens, Verifier};
 
@@ -25,17 +27,17 @@ pub enum AuthFailure {
 }
 
 /// Everything a verifying service does with an access token: signature and claims against
-/// auth-service's published keys (remembered for tokens seen before), then the revocation
-/// store, on every request.
+/// auth-service's published keys (remembered for tokens seen before), then revocation, on
+/// every request.
 pub struct Authenticator {
     keys: Arc<RemoteKeys>,
     verifier: Verifier,
     verified: VerifiedTokens,
-    revocations: Revocations,
+    revocations: Checker,
 }
 
 impl Authenticator {
-    pub fn new(keys: Arc<RemoteKeys>, verifier: Verifier, revocations: Revocations) -> Self {
+    pub fn new(keys: Arc<RemoteKeys>, verifier: Verifier, revocations: Checker) -> Self {
         Self {
             keys,
             verified: VerifiedTokens::new(VERIFIED_TOKENS, verifier.leeway()),
@@ -48,8 +50,20 @@ impl Authenticator {
         &self.keys
     }
 
-    pub fn revocations(&self) -> &Revocations {
+    pub fn revocations(&self) -> &Checker {
         &self.revocations
+    }
+
+    /// Keeps auth-service's keys (refetched every `key_refresh`) and the revocation replica, if
+    /// any, current until `shutdown`. Services run it for as long as they serve.
+    pub async fn keep_current(&self, key_refresh: Duration, shutdown: CancellationToken) {
+        let keys = Arc::clone(&self.keys).run_refresher(key_refresh, shutdown.clone());
+        match &self.revocations {
+            Checker::Replica(replica) => {
+                tokio::join!(keys, replica.follow(shutdown));
+            }
+            Checker::Redis(_) | Checker::Memory(_) => keys.await,
+        }
     }
 
     /// The claims of a valid, unrevoked access token.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
-use revocation::RevocationStore;
+use revocation::RevocationCheck;
 use serde::Serialize;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -102,14 +102,13 @@ async fn serving(channel: tonic::transport::Channel, service: &str) -> bool {
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<Arc<AppState>>) -> HttpResponse {
-    let age = state
-        .authenticator
-        .keys()
-        .age()
-        .map(|age| age.as_secs_f64());
+    let authenticator = &state.authenticator;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(age))
+        .body(state.metrics.render(
+            authenticator.keys().age(),
+            authenticator.revocations().lag(),
+        ))
 }
 
 /// The interactive API documentation (Swagger UI, served from this process).

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use test_support::Backend;
 use tonic::metadata::MetadataValue;
 
-use crate::helpers::{Stack, problem, spawn_stack};
+use crate::helpers::{Stack, eventually, problem, spawn_stack};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -494,10 +494,7 @@ async fn assert_answer(
         }
     }
 
-    let mut request = tonic::Request::new(pb::ListBooksRequest::default());
-    let value = MetadataValue::try_from(format!("Bearer {token}")).unwrap();
-    request.metadata_mut().insert("authorization", value);
-    let answer = books.clone().list_books(request).await;
+    let answer = list_books_as(books, token).await;
     match expect {
         Accepted => assert!(answer.is_ok(), "{name}: {answer:?}"),
         Refused => assert_eq!(
@@ -506,6 +503,34 @@ async fn assert_answer(
             "{name}"
         ),
     }
+}
+
+async fn list_books_as(
+    books: &pb::books_service_client::BooksServiceClient<tonic::transport::Channel>,
+    token: &str,
+) -> Result<tonic::Response<pb::ListBooksResponse>, tonic::Status> {
+    let mut request = tonic::Request::new(pb::ListBooksRequest::default());
+    let value = MetadataValue::try_from(format!("Bearer {token}")).unwrap();
+    request.metadata_mut().insert("authorization", value);
+    books.clone().list_books(request).await
+}
+
+/// Waits until the gateway's and books-service's replicas know that `token` is revoked.
+async fn revocation_arrived(
+    stack: &Stack,
+    books: &pb::books_service_client::BooksServiceClient<tonic::transport::Channel>,
+    token: &str,
+) {
+    eventually("the gateway knows", || {
+        stack.denies_as_revoked(&stack.gateway, token)
+    })
+    .await;
+    eventually("books-service knows", || async {
+        list_books_as(books, token)
+            .await
+            .is_err_and(|status| status.code() == tonic::Code::Unauthenticated)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -551,6 +576,7 @@ async fn hostile_tokens_are_refused_by_the_gateway_and_by_books_service() {
         .await
         .unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    revocation_arrived(&stack, &books, &leaving.access).await;
     assert_answer(
         &stack,
         &books,
@@ -577,6 +603,7 @@ async fn hostile_tokens_are_refused_by_the_gateway_and_by_books_service() {
         )
         .await;
     assert_eq!(deactivated.status(), StatusCode::OK);
+    revocation_arrived(&stack, &books, &victim.access).await;
     assert_answer(&stack, &books, "deactivated user", &victim.access, Refused).await;
     let forged_later = forger.claims_edit(|c| {
         c.insert("jti".into(), json!(uuid::Uuid::now_v7().to_string()));

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use revocation::{CheckMode, CheckSettings};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use test_support::Backend;
@@ -210,12 +211,38 @@ async fn loaded_stack(options: StackOptions) -> (Stack, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a suite of scripts/test: run with --ignored --nocapture"]
-async fn redis_stopped_and_restarted_empty_under_load() {
+async fn redis_stopped_and_restarted_empty_under_load_replica() {
+    // A budget well within the outage, so that the replicas' fail-closed answer shows.
+    redis_stopped_and_restarted_empty_under_load(
+        CheckSettings {
+            mode: CheckMode::Replica,
+            staleness_budget_ms: 500,
+        },
+        "Redis stopped for 1.5 s and restarted empty, replicas with a 0.5 s budget:",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a suite of scripts/test: run with --ignored --nocapture"]
+async fn redis_stopped_and_restarted_empty_under_load_per_request() {
+    redis_stopped_and_restarted_empty_under_load(
+        CheckSettings {
+            mode: CheckMode::Redis,
+            ..CheckSettings::default()
+        },
+        "Redis stopped for 1.5 s and restarted empty, checked per request:",
+    )
+    .await;
+}
+
+async fn redis_stopped_and_restarted_empty_under_load(revocation: CheckSettings, title: &str) {
     let (stack, token) = loaded_stack(StackOptions {
         proxy_redis: true,
         // auth-service notices the empty store only after this (1 s by default): long enough
         // to see what the verifiers do with an unseeded store meanwhile.
         revocation_retry_ms: 2_000,
+        revocation,
         ..StackOptions::default()
     })
     .await;
@@ -246,7 +273,8 @@ async fn redis_stopped_and_restarted_empty_under_load() {
 
     load.next_phase();
     // From the moment Redis answers again, empty, until auth-service has seeded it again, the
-    // ended session is refused (503 while unseeded, then 401): never served.
+    // ended session is refused (503 while unseeded, then 401; a replica remembers it, 401
+    // throughout): never served.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let status = stack.get("/api/books", &ended).await.status();
@@ -271,9 +299,7 @@ async fn redis_stopped_and_restarted_empty_under_load() {
     )
     .await;
     hold(Duration::from_millis(500)).await;
-    let phases = load
-        .finish("Redis stopped for 1.5 s and restarted empty (fail closed):")
-        .await;
+    let phases = load.finish(title).await;
 
     assert_failed_closed_and_recovered(&stack, &token, &phases).await;
 }

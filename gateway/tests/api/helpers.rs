@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use auth_service::accounts::Registration;
 use auth_service::keys::{KeyKind, SigningKey, write_new_key};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use revocation::CheckSettings;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -15,6 +16,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// The detail of the gateway's own refusal of a revoked token (an upstream refusal reads
+/// differently).
+pub const REVOKED: &str = "the access token has been revoked";
 
 /// What a test may change about the stack.
 pub struct StackOptions {
@@ -26,6 +31,8 @@ pub struct StackOptions {
     pub proxy_books_database: bool,
     /// How often auth-service retries publishing revocations and checks the store's seed.
     pub revocation_retry_ms: u64,
+    /// How the gateway and books-service check revocation, and the replica's staleness budget.
+    pub revocation: CheckSettings,
     pub rate_limit: u32,
     pub body_limit: usize,
     pub cors_origins: Vec<String>,
@@ -38,6 +45,7 @@ impl Default for StackOptions {
             proxy_redis: false,
             proxy_books_database: false,
             revocation_retry_ms: 100,
+            revocation: CheckSettings::default(),
             rate_limit: 1_000,
             body_limit: 1024 * 1024,
             cors_origins: Vec::new(),
@@ -112,6 +120,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     books_settings.redis.url = Some(SecretString::from(redis.clone()));
     books_settings.redis.key_prefix = prefix.clone();
     books_settings.redis.timeout_ms = 2_000;
+    books_settings.revocation = options.revocation.clone();
     books_settings.auth.url = auth_url.clone();
     let books = books_service::Application::build(books_settings)
         .await
@@ -131,6 +140,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     ));
     gateway_settings.redis.key_prefix = prefix;
     gateway_settings.redis.timeout_ms = 1_000;
+    gateway_settings.revocation = options.revocation;
     gateway_settings.auth.url = auth_url;
     gateway_settings.auth.jwks_min_refetch_ms = 0;
     gateway_settings.books.url = books_url.clone();
@@ -167,6 +177,20 @@ pub async fn wait_until_ready(client: &reqwest::Client, base: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the gateway at {base} never became ready");
+}
+
+/// Waits until `condition` holds, for up to 10 s. A revocation reaches every replica within
+/// milliseconds of the revoking call, not at the instant it returns: checks that follow one
+/// wait for it.
+pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// A session as the tests use it.
@@ -221,16 +245,27 @@ impl Stack {
         self.auth = Some(Running::auth(settings, &self.shutdown).await);
     }
 
-    /// Starts another gateway on the same services and Redis; returns its base URL.
+    /// Starts another gateway on the same services and Redis; returns its base URL once it
+    /// reports ready.
     pub async fn start_gateway(&mut self) -> String {
-        let gateway = gateway::Application::build(self.gateway_settings.clone())
-            .await
-            .unwrap();
+        self.start_gateway_with(self.gateway_settings.clone()).await
+    }
+
+    /// Starts a gateway with `settings`; returns its base URL once it reports ready.
+    pub async fn start_gateway_with(&mut self, settings: gateway::Settings) -> String {
+        let url = self.spawn_gateway(settings).await;
+        wait_until_ready(&self.client, &url).await;
+        url
+    }
+
+    /// Starts a gateway with `settings` and returns its base URL without waiting for it to be
+    /// ready.
+    pub async fn spawn_gateway(&mut self, settings: gateway::Settings) -> String {
+        let gateway = gateway::Application::build(settings).await.unwrap();
         let url = format!("http://{}", gateway.local_addr());
         self.servers.push(tokio::spawn(
             gateway.run_until_stopped(self.shutdown.clone()),
         ));
-        wait_until_ready(&self.client, &url).await;
         url
     }
 
@@ -257,6 +292,21 @@ impl Stack {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Whether the gateway at `base` itself refuses `token` as revoked (on `GET /api/books`).
+    pub async fn denies_as_revoked(&self, base: &str, token: &str) -> bool {
+        let response = self
+            .client
+            .get(format!("{base}/api/books"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return false;
+        }
+        problem(response, StatusCode::UNAUTHORIZED).await["detail"] == REVOKED
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {

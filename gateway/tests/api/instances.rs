@@ -1,4 +1,5 @@
 use reqwest::{Method, StatusCode};
+use revocation::{CheckMode, CheckSettings};
 use test_support::{Backend, ChaosProxy, both_backends};
 
 use crate::helpers::{StackOptions, problem, spawn_stack, spawn_stack_with};
@@ -19,10 +20,15 @@ both_backends! {
 }
 
 #[tokio::test]
-async fn without_redis_protected_routes_and_readiness_answer_503_and_recover_by_themselves() {
+async fn checking_redis_per_request_protected_routes_and_readiness_answer_503_without_it() {
+    // The replica's counterpart (503 only past its staleness budget) is in `replica`.
     let proxy = ChaosProxy::start(test_support::redis_addr()).await;
     let options = StackOptions {
         gateway_redis_url: Some(format!("redis://{}", proxy.addr())),
+        revocation: CheckSettings {
+            mode: CheckMode::Redis,
+            ..CheckSettings::default()
+        },
         ..StackOptions::default()
     };
     let stack = spawn_stack_with(Backend::Sqlite, options).await;

@@ -13,3 +13,4 @@ mod inputs;
 mod instances;
 mod observability;
 mod openapi;
+mod replica;
