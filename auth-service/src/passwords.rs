@@ -1,17 +1,40 @@
 //! bcrypt on a bounded pool: at most `hashing_threads` hashes run at once and at most
 //! `hashing_queue` wait; beyond that callers get [`AuthError::Busy`] (UNAVAILABLE with
 //! Retry-After) instead of an unbounded queue that would make every login slow.
+//!
+//! The pool's threads are its own, at a lower CPU priority (nice +10 on Linux) than everything
+//! else: a login storm then takes only the CPU that serving requests leaves over, instead of
+//! making every other request of this host wait behind bcrypt, and still all of it when nothing
+//! else runs.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use secrecy::{ExposeSecret, SecretString};
-use service_support::spawn_blocking_with_tracing;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
+use tracing::Instrument;
 
 use crate::config::PasswordSettings;
 use crate::error::{AuthError, internal};
 
+/// Added to the hashing threads' nice value (lower priority; 0 is the default, 19 the lowest).
+const HASHING_NICENESS: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Why the hasher could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HasherError {
+    #[error("passwords.bcrypt_cost: {0}")]
+    Cost(#[from] bcrypt::BcryptError),
+    #[error("cannot start the password hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
 pub struct PasswordHasher {
     cost: u32,
-    running: Semaphore,
+    // Dropping the sender ends the threads.
+    jobs: Sender<Job>,
     waiting: Semaphore,
     // A hash of a random password at the configured cost: verifying against it makes an
     // unknown user cost exactly what a wrong password costs.
@@ -20,8 +43,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     /// # Errors
-    /// An invalid bcrypt cost.
-    pub fn new(settings: &PasswordSettings) -> Result<Self, bcrypt::BcryptError> {
+    /// An invalid bcrypt cost, or threads that cannot be started.
+    pub fn new(settings: &PasswordSettings) -> Result<Self, HasherError> {
         let threads = match settings.hashing_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -29,7 +52,7 @@ impl PasswordHasher {
         let dummy_hash = bcrypt::hash(uuid::Uuid::new_v4().to_string(), settings.bcrypt_cost)?;
         Ok(Self {
             cost: settings.bcrypt_cost,
-            running: Semaphore::new(threads),
+            jobs: start_threads(threads)?,
             waiting: Semaphore::new(threads + settings.hashing_queue),
             dummy_hash,
         })
@@ -69,7 +92,49 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
         let _waiting = self.waiting.try_acquire().map_err(|_| AuthError::Busy)?;
-        let _running = self.running.acquire().await.map_err(internal)?;
-        spawn_blocking_with_tracing(work).await.map_err(internal)
+        let (answer, answered) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move || {
+            // A caller that gave up while queued (its client timed out) costs no hash: under a
+            // storm, abandoned logins would otherwise keep the threads busy long after.
+            if answer.is_closed() {
+                return;
+            }
+            let _entered = span.enter();
+            // The caller may give up while this runs; the result is dropped then.
+            let _ = answer.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| internal(anyhow::anyhow!("the password hashing threads have stopped")))?;
+        answered.in_current_span().await.map_err(internal)
+    }
+}
+
+/// Starts `count` hashing threads at the lower priority, fed by the returned sender.
+fn start_threads(count: usize) -> std::io::Result<Sender<Job>> {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for n in 0..count {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name(format!("bcrypt-{n}"))
+            .spawn(move || hash_forever(&queue))?;
+    }
+    Ok(jobs)
+}
+
+fn hash_forever(queue: &Mutex<Receiver<Job>>) {
+    // On Linux the nice value belongs to the calling thread alone.
+    if let Err(error) = rustix::process::nice(HASHING_NICENESS) {
+        tracing::warn!(%error, "cannot lower the priority of a password hashing thread");
+    }
+    loop {
+        // The lock is held only while waiting for a job, never while hashing.
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
     }
 }

@@ -42,8 +42,8 @@ pub enum StartupError {
     Keys(#[from] KeyError),
     #[error("redis: {0}")]
     Redis(#[from] revocation::StoreError),
-    #[error("passwords.bcrypt_cost: {0}")]
-    Hashing(#[from] bcrypt::BcryptError),
+    #[error(transparent)]
+    Hashing(#[from] crate::passwords::HasherError),
     #[error(transparent)]
     Bind(#[from] grpc::BindError),
 }
