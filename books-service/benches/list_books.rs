@@ -1,4 +1,4 @@
-//! ListBooks latency over real gRPC with 100,000 books of one user in PostgreSQL: the first page
+//! ListBooks latency over real gRPC with 1,000,000 books of one user in PostgreSQL: the first page
 //! and a page deep behind a cursor, 20 books each.
 //!
 //! Run: `cargo bench -p books-service --bench list_books` with PostgreSQL and Redis reachable
@@ -25,10 +25,10 @@ use tonic::Request;
 
 const PAGE: i32 = 20;
 
-/// 100,000 books under `cargo bench`; a thousand when `cargo test` runs this as a smoke test.
+/// A million books under `cargo bench`; a thousand when `cargo test` runs this as a smoke test.
 fn book_count() -> usize {
     if std::env::args().any(|arg| arg == "--bench") {
-        100_000
+        1_000_000
     } else {
         1_000
     }
@@ -149,7 +149,7 @@ fn list_books(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let stack = runtime.block_on(start());
     let mut client = stack.books.clone();
-    // A token pointing all but the last thousand books deep (99,000 under `cargo bench`):
+    // A token pointing all but the last thousand books deep (999,000 under `cargo bench`):
     // walk there once with the largest pages.
     let deep_token = runtime.block_on(async {
         let mut token = String::new();
