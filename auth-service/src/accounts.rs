@@ -1,10 +1,11 @@
 //! Accounts: registration, password changes, and the admin's view of users.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use database::{unique_violation, write_transaction};
 use secrecy::SecretString;
 
 use crate::caller::Caller;
+use crate::db::sessions;
 use crate::db::users::{self, NewUser, User};
 use crate::domain::{ClientInfo, Email, Roles, Username};
 use crate::error::{AuthError, FieldErrors};
@@ -14,6 +15,7 @@ use crate::state::AppState;
 use crate::throttle::{self, AttemptKeys};
 use crate::tokens::TokenPair;
 use grpc_conventions::{PageToken, page_limit};
+use token_verifier::Rejection;
 
 /// What a registration asks for, as received.
 pub struct Registration {
@@ -64,7 +66,7 @@ impl AppState {
             .db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<_, AuthError> {
-                    let now = Utc::now();
+                    let now = Utc::now().trunc_subsecs(3);
                     let id = uuid::Uuid::now_v7().to_string();
                     let stored_roles = roles.to_string();
                     let new_user = NewUser {
@@ -93,15 +95,15 @@ impl AppState {
                         Some(client) => Some(start_session(conn, &user, client, now, max_ttl)?),
                         None => None,
                     };
-                    Ok((user, session))
+                    Ok((user, session.map(|session| (session, now))))
                 })
             })
             .await?;
         let pair = match session {
-            Some(session) => Some(self.tokens.pair(
+            Some((session, issued_at)) => Some(self.tokens.pair(
                 &session,
                 &Roles::from_stored(&user.roles),
-                Utc::now(),
+                issued_at,
             )?),
             None => None,
         };
@@ -111,9 +113,14 @@ impl AppState {
     /// Changes the caller's password after checking the current one, and ends every other
     /// session of the caller. Returns how many were ended.
     ///
+    /// The check is charged to the throttle before the hash runs. The change is written only if
+    /// the account still holds the hash that was checked and the caller's session is still
+    /// live, read in the transaction that writes it.
+    ///
     /// # Errors
     /// [`AuthError::InvalidInput`] for a wrong current password or a new one the policy
-    /// refuses; [`AuthError::Throttled`] after too many wrong current passwords.
+    /// refuses; [`AuthError::Throttled`] after too many wrong current passwords;
+    /// [`AuthError::InvalidToken`] when the caller's session ended meanwhile.
     pub async fn change_password(
         &self,
         caller: &Caller,
@@ -121,43 +128,41 @@ impl AppState {
         new: String,
     ) -> Result<usize, AuthError> {
         let user = self.user(&caller.user_id).await?;
-        let keys = AttemptKeys::for_session(&user.id, &caller.session_id);
-        let throttle = self.throttle.clone();
-        let keys = self
-            .db
-            .run(move |conn| {
-                throttle::check(conn, &keys, &throttle, Utc::now().naive_utc()).map(|()| keys)
-            })
-            .await?;
-        let current_ok = self
-            .passwords
-            .verify(
-                SecretString::from(current),
-                Some(user.password_hash.clone()),
-            )
-            .await?;
-        if !current_ok {
-            let throttle = self.throttle.clone();
-            self.db
-                .run(move |conn| {
-                    throttle::record_failure(conn, &keys, &throttle, Utc::now().naive_utc())
-                })
-                .await?;
-            return Err(AuthError::from(FieldErrors::single(
-                "current_password",
-                "is not the current password",
-            )));
-        }
         let new = self
             .policy
             .check(&new, &user.username, &user.email)
             .map_err(|message| AuthError::from(FieldErrors::single("new_password", message)))?;
+        let keys = AttemptKeys::for_session(&user.id, &caller.session_id);
+        let throttle = self.throttle.clone();
+        let reservation = self
+            .db
+            .run(move |conn| throttle::reserve(conn, keys, &throttle, Utc::now().naive_utc()))
+            .await?;
+        let checked_hash = user.password_hash;
+        let Some(reservation) = self
+            .judge(
+                SecretString::from(current),
+                Some(checked_hash.clone()),
+                reservation,
+            )
+            .await?
+        else {
+            return Err(not_the_current_password());
+        };
         let hash = self.passwords.hash(new.into_secret()).await?;
 
-        let (user_id, session_id) = (caller.user_id.clone(), caller.session_id.clone());
-        self.revoke(move |conn, now, ttl| {
-            users::set_password_hash(conn, &user_id, &hash, now)?;
-            let others: Vec<_> = crate::db::sessions::live_for_user(conn, &user_id, now)?
+        let session_id = caller.session_id.clone();
+        self.revoke(&caller.user_id, move |conn, user, now, ttl| {
+            // Another change won the race: what was checked is no longer the password.
+            if user.password_hash != checked_hash {
+                return Err(not_the_current_password());
+            }
+            if !sessions::find(conn, &session_id)?.is_some_and(|session| session.is_live(now)) {
+                return Err(AuthError::InvalidToken(Rejection::Revoked));
+            }
+            reservation.succeeded(conn)?;
+            users::set_password_hash(conn, &user.id, &hash, now)?;
+            let others: Vec<_> = sessions::live_for_user(conn, &user.id, now)?
                 .into_iter()
                 .filter(|session| session.id != session_id)
                 .collect();
@@ -234,41 +239,47 @@ impl AppState {
             .map(Roles::parse_names)
             .transpose()
             .map_err(|message| AuthError::from(FieldErrors::single("roles", message)))?;
-        let user = self.user(id).await?;
-        let current_roles = Roles::from_stored(&user.roles);
-        let deactivating = user.is_active && update.is_active == Some(false);
-        let roles_change = roles
-            .as_ref()
-            .filter(|roles| **roles != current_roles)
-            .cloned();
-        if id == caller.user_id
-            && (deactivating
-                || roles_change
-                    .as_ref()
-                    .is_some_and(|r| !r.contains(crate::domain::Role::Admin)))
-        {
-            return Err(AuthError::SelfModification);
-        }
-
-        let is_active = update.is_active.unwrap_or(user.is_active);
-        let stored_roles = roles_change.clone().unwrap_or(current_roles).to_string();
-        let reason = if deactivating {
-            Some(RevokeReason::UserDeactivated)
-        } else if roles_change.is_some() {
-            Some(RevokeReason::RolesChanged)
-        } else {
-            None
-        };
-        let user_id = id.to_owned();
-        self.revoke(move |conn, now, ttl| {
-            users::update_account(conn, &user_id, is_active, &stored_roles, now)?;
-            match reason {
-                Some(reason) => Ok(revocation::revoke_user(conn, &user_id, reason, now, ttl)?),
-                None => Ok((0, revocation::Pending::default())),
+        let caller_id = caller.user_id.clone();
+        self.revoke(id, move |conn, user, now, ttl| {
+            // Decided on the row as it is now, held until the change commits.
+            let current_roles = Roles::from_stored(&user.roles);
+            let deactivating = user.is_active && update.is_active == Some(false);
+            let roles_change = roles.filter(|roles| *roles != current_roles);
+            if user.id == caller_id
+                && (deactivating
+                    || roles_change
+                        .as_ref()
+                        .is_some_and(|r| !r.contains(crate::domain::Role::Admin)))
+            {
+                return Err(AuthError::SelfModification);
             }
+            let is_active = update.is_active.unwrap_or(user.is_active);
+            let reason = if deactivating {
+                Some(RevokeReason::UserDeactivated)
+            } else if roles_change.is_some() {
+                Some(RevokeReason::RolesChanged)
+            } else {
+                None
+            };
+            let stored_roles = roles_change.unwrap_or(current_roles).to_string();
+            users::update_account(conn, &user.id, is_active, &stored_roles, now)?;
+            let pending = match reason {
+                Some(reason) => revocation::revoke_user(conn, &user.id, reason, now, ttl)?.1,
+                None => revocation::Pending::default(),
+            };
+            let updated = User {
+                is_active,
+                roles: stored_roles,
+                updated_at: now,
+                tokens_valid_after: match reason {
+                    Some(_) => Some(revocation::cut_off(now)),
+                    None => user.tokens_valid_after,
+                },
+                ..user.clone()
+            };
+            Ok((updated, pending))
         })
-        .await?;
-        self.user(id).await
+        .await
     }
 
     async fn user(&self, id: &str) -> Result<User, AuthError> {
@@ -284,4 +295,11 @@ fn parse_user_id(id: &str) -> Result<(), AuthError> {
     uuid::Uuid::parse_str(id)
         .map(drop)
         .map_err(|_| AuthError::from(FieldErrors::single("user_id", "must be a UUID")))
+}
+
+fn not_the_current_password() -> AuthError {
+    AuthError::from(FieldErrors::single(
+        "current_password",
+        "is not the current password",
+    ))
 }

@@ -87,11 +87,13 @@ impl AppState {
             .await?;
         let now = Utc::now().naive_utc();
         Ok(found.and_then(|(session, user)| {
-            let cut_off = user.tokens_valid_after.map(|at| at.and_utc().timestamp());
+            let cut_off = user
+                .tokens_valid_after
+                .map(|at| at.and_utc().timestamp_millis());
             let live = session.user_id == claims.sub
                 && session.is_live(now)
                 && user.is_active
-                && cut_off.is_none_or(|cut_off| claims.iat >= cut_off);
+                && cut_off.is_none_or(|cut_off| claims.issued_at_ms >= cut_off);
             live.then_some(user)
         }))
     }

@@ -237,6 +237,14 @@ fn unix_timestamp(seconds: i64) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds, nanos: 0 }
 }
 
+fn unix_timestamp_ms(ms: i64) -> prost_types::Timestamp {
+    let nanos = i32::try_from(ms.rem_euclid(1_000) * 1_000_000).unwrap_or(0);
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1_000),
+        nanos,
+    }
+}
+
 fn user_to_proto(user: &User) -> pb::User {
     pb::User {
         id: user.id.clone(),
@@ -280,7 +288,7 @@ fn claims_to_proto(claims: &Claims) -> pb::TokenClaims {
         session_id: claims.sid.clone(),
         token_id: claims.jti.clone(),
         roles: claims.roles.clone(),
-        issued_at: Some(unix_timestamp(claims.iat)),
+        issued_at: Some(unix_timestamp_ms(claims.issued_at_ms)),
         expires_at: Some(unix_timestamp(claims.exp)),
     }
 }

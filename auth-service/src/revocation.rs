@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeDelta, Utc};
 use database::{AnyConnection, Database};
 use diesel::QueryResult;
 use revocation::{Entry, Revocation, RevocationStore, Revocations};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{revocations, sessions, sessions::Session, users};
+use crate::db::{revocations, sessions, sessions::Session, users, users::User};
 use crate::error::AuthError;
 
 /// Why a session ended, as shown in the session list.
@@ -96,8 +96,27 @@ pub fn revoke_sessions(
     Ok((revoked, Pending { ids, entries }))
 }
 
-/// Revokes every access token of `user_id` issued before `now` (its cut-off), and every live
-/// session of the user with `reason`. Returns the sessions revoked.
+/// The cut-off that a revocation made at `now` sets: the next millisecond, so that every token
+/// issued up to `now`, within the same millisecond included, falls before it.
+pub fn cut_off(now: NaiveDateTime) -> NaiveDateTime {
+    now.trunc_subsecs(3) + TimeDelta::milliseconds(1)
+}
+
+/// When a token issued at `now` for `user` counts as issued (its `iat`): `now` to the
+/// millisecond, but never before the user's cut-off. A token decided after a cut-off, with the
+/// user's row held, is then never taken for one issued before it, even within the cut-off's
+/// millisecond or on a host whose clock is behind the one that set it.
+pub fn issue_time(now: DateTime<Utc>, user: &User) -> DateTime<Utc> {
+    let now = now.trunc_subsecs(3);
+    user.tokens_valid_after
+        .map(|cut_off| cut_off.and_utc())
+        .filter(|cut_off| *cut_off > now)
+        .unwrap_or(now)
+}
+
+/// Revokes every access token of `user_id` issued up to `now` (with a [`cut_off`]), and every
+/// live session of the user with `reason`. Returns the sessions revoked. The caller holds the
+/// user's row, taken before `now` was read.
 ///
 /// # Errors
 /// Database errors.
@@ -108,13 +127,14 @@ pub fn revoke_user(
     now: NaiveDateTime,
     ttl: Duration,
 ) -> QueryResult<(usize, Pending)> {
-    users::set_cut_off(conn, user_id, now)?;
+    let not_before = cut_off(now);
+    users::set_cut_off(conn, user_id, not_before)?;
     let live = sessions::live_for_user(conn, user_id, now)?;
     let (revoked, mut pending) = revoke_sessions(conn, &live, reason, now, ttl)?;
     let cut_off = vec![Entry {
         revocation: Revocation::UserCutoff {
             user_id: user_id.to_owned(),
-            not_before: now.and_utc().timestamp(),
+            not_before_ms: not_before.and_utc().timestamp_millis(),
         },
         expires_at: expiry(now, ttl),
     }];
@@ -265,4 +285,62 @@ impl Publisher {
 
 fn unavailable(error: revocation::StoreError) -> AuthError {
     AuthError::Unavailable(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+
+    use super::{cut_off, issue_time};
+    use crate::db::users::User;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .unwrap_or_default()
+            .to_utc()
+    }
+
+    fn user(cut_off: Option<NaiveDateTime>) -> User {
+        User {
+            id: "u1".into(),
+            username: "u".into(),
+            username_key: "u".into(),
+            email: "u@example.org".into(),
+            email_key: "u@example.org".into(),
+            password_hash: String::new(),
+            roles: "user".into(),
+            is_active: true,
+            tokens_valid_after: cut_off,
+            created_at: NaiveDateTime::default(),
+            updated_at: NaiveDateTime::default(),
+        }
+    }
+
+    #[test]
+    fn a_cut_off_falls_after_everything_issued_within_its_millisecond() {
+        let revoked_at = at("2026-12-01T10:00:00.500700Z");
+        let cut = cut_off(revoked_at.naive_utc());
+        assert_eq!(cut.and_utc(), at("2026-12-01T10:00:00.501Z"));
+
+        // Issued earlier in the same second, or in the same millisecond: before the cut-off.
+        for earlier in ["2026-12-01T10:00:00.100Z", "2026-12-01T10:00:00.500999Z"] {
+            let issued = issue_time(at(earlier), &user(None));
+            assert!(issued.naive_utc() < cut, "{earlier}");
+        }
+    }
+
+    #[test]
+    fn a_token_issued_after_a_cut_off_is_never_dated_before_it() {
+        let cut = at("2026-12-01T10:00:00.501Z").naive_utc();
+        // Decided after the cut-off, but within its millisecond or on a clock that is behind.
+        for now in ["2026-12-01T10:00:00.500800Z", "2026-12-01T09:59:59Z"] {
+            assert_eq!(
+                issue_time(at(now), &user(Some(cut))).naive_utc(),
+                cut,
+                "{now}"
+            );
+        }
+        let later = at("2026-12-01T10:00:02.250Z");
+        assert_eq!(issue_time(later, &user(Some(cut))), later);
+    }
 }

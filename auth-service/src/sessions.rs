@@ -1,13 +1,13 @@
 //! Logins and the life of a session: refresh rotation with its grace window and theft
 //! detection (DESIGN §3), logout, listing and revoking sessions.
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeDelta, Utc};
 use database::{AnyConnection, write_transaction};
 use secrecy::SecretString;
 use token_verifier::TokenType;
 
 use crate::caller::Caller;
-use crate::db::sessions::{LastUse, NewSession, Session};
+use crate::db::sessions::{NewSession, Session};
 use crate::db::users::User;
 use crate::db::{sessions, users};
 use crate::domain::{
@@ -16,7 +16,7 @@ use crate::domain::{
 use crate::error::{AuthError, FieldErrors};
 use crate::revocation::{self, Pending, RevokeReason};
 use crate::state::AppState;
-use crate::throttle::{self, AttemptKeys};
+use crate::throttle::{self, AttemptKeys, Reservation};
 use crate::tokens::TokenPair;
 
 /// Ended sessions stay visible in the session list for this long.
@@ -27,13 +27,20 @@ const MAX_LOGIN_BYTES: usize = 254;
 /// The outcome of a refresh transaction; theft is an outcome, not an error, because its
 /// revocation must commit.
 enum Refreshed {
-    Rotated(Session, User),
-    Reissued(Session, User),
+    /// The session's new tokens (rotated, or the access token alone within the grace window),
+    /// its user's roles as read then, and when they were issued.
+    Issued(Box<Session>, Roles, DateTime<Utc>),
     Theft(Pending),
 }
 
 impl AppState {
     /// Checks a login name and password and opens a session.
+    ///
+    /// The attempt is charged to the throttle before the hash runs; the session is opened only
+    /// if, once the hash matched, the account still holds that very hash and is active, read
+    /// in the transaction that writes the session. A login racing a password change, a
+    /// deactivation or a role change is thereby ordered before it (and its session revoked by
+    /// it) or after it (and refused, or signed with the new roles).
     ///
     /// # Errors
     /// [`AuthError::InvalidCredentials`] for every kind of failure, [`AuthError::Throttled`]
@@ -66,47 +73,64 @@ impl AppState {
         };
         let throttle = self.throttle.clone();
         let ip = client.ip.clone();
-        let (user, attempt_keys) = self
+        let (user, reservation) = self
             .db
             .run(move |conn| -> Result<_, AuthError> {
                 let user = users::find_by_login(conn, &key, by_email)?;
                 let keys = AttemptKeys::for_login(user.as_ref().map(|u| u.id.as_str()), &key, &ip);
-                throttle::check(conn, &keys, &throttle, Utc::now().naive_utc())?;
-                Ok((user, keys))
+                let reservation = throttle::reserve(conn, keys, &throttle, Utc::now().naive_utc())?;
+                Ok((user, reservation))
             })
             .await?;
 
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let password_ok = self.passwords.verify(password, hash).await?;
-        let throttle = self.throttle.clone();
+        let password_ok = self.judge(password, hash, reservation).await?;
+        let (Some(user), Some(reservation)) = (user, password_ok) else {
+            return Err(AuthError::InvalidCredentials);
+        };
         let max_ttl = self.tokens.settings().session_max_ttl_secs;
-        match user {
-            Some(user) if password_ok && user.is_active => {
-                let (session, user) = self
-                    .db
-                    .run(move |conn| -> Result<_, AuthError> {
-                        throttle::forget_client(conn, &attempt_keys)?;
-                        let session = start_session(conn, &user, &client, Utc::now(), max_ttl)?;
-                        Ok((session, user))
-                    })
-                    .await?;
-                let pair =
-                    self.tokens
-                        .pair(&session, &Roles::from_stored(&user.roles), Utc::now())?;
-                Ok((user, pair))
-            }
-            _ => {
+        let (session, user, issued_at) = self
+            .db
+            .run(move |conn| {
+                write_transaction(conn, |conn| -> Result<_, AuthError> {
+                    let current = users::find_for_share(conn, &user.id)?
+                        .filter(|current| {
+                            current.is_active && current.password_hash == user.password_hash
+                        })
+                        .ok_or(AuthError::InvalidCredentials)?;
+                    reservation.succeeded(conn)?;
+                    let issued_at = revocation::issue_time(Utc::now(), &current);
+                    let session = start_session(conn, &current, &client, issued_at, max_ttl)?;
+                    Ok((session, current, issued_at))
+                })
+            })
+            .await?;
+        let pair = self
+            .tokens
+            .pair(&session, &Roles::from_stored(&user.roles), issued_at)?;
+        Ok((user, pair))
+    }
+
+    /// Checks `password` against `hash` (a dummy one for an unknown user) for an attempt
+    /// charged with `reservation`: the reservation back when it matched, `None` when not
+    /// (the charge stays, as the recorded failure).
+    ///
+    /// # Errors
+    /// [`AuthError::Busy`] when the hashing pool is saturated (the charge is given back).
+    pub(crate) async fn judge(
+        &self,
+        password: SecretString,
+        hash: Option<String>,
+        reservation: Reservation,
+    ) -> Result<Option<Reservation>, AuthError> {
+        match self.passwords.verify(password, hash).await {
+            Ok(true) => Ok(Some(reservation)),
+            Ok(false) => Ok(None),
+            Err(error) => {
                 self.db
-                    .run(move |conn| {
-                        throttle::record_failure(
-                            conn,
-                            &attempt_keys,
-                            &throttle,
-                            Utc::now().naive_utc(),
-                        )
-                    })
+                    .run(move |conn| reservation.not_judged(conn))
                     .await?;
-                Err(AuthError::InvalidCredentials)
+                Err(error)
             }
         }
     }
@@ -129,53 +153,54 @@ impl AppState {
             .db
             .run(move |conn| {
                 write_transaction(conn, |conn| -> Result<_, AuthError> {
-                    let now = Utc::now().naive_utc();
-                    let (session, user) = sessions::find_with_user(conn, &claims.sid)?
-                        .filter(|(session, user)| {
-                            session.user_id == claims.sub && session.is_live(now) && user.is_active
-                        })
+                    // The user's row first, then the session's: the order in which every
+                    // revoking transaction takes them, so a refresh is ordered against a
+                    // deactivation or a role change, and no two transactions wait for each other.
+                    let user = users::find_for_share(conn, &claims.sub)?
+                        .filter(|user| user.is_active)
                         .ok_or(AuthError::InvalidRefreshToken)?;
-                    let used = LastUse {
-                        at: now,
-                        user_agent: &client.user_agent,
-                        ip: &client.ip,
-                    };
-                    let access_jti = new_token_id();
-                    if claims.jti == session.refresh_jti
-                        && sessions::rotate(
-                            conn,
-                            &session.id,
-                            &claims.jti,
-                            &new_token_id(),
-                            &access_jti,
-                            &used,
-                        )?
-                    {
-                        return Ok(Refreshed::Rotated(reload(conn, &session.id)?, user));
-                    }
-                    // Lost a race, or an older token: re-read what the winner wrote.
-                    let session = reload(conn, &session.id)?;
+                    let issued_at = revocation::issue_time(Utc::now(), &user);
+                    let now = issued_at.naive_utc();
+                    let mut session = sessions::find_for_update(conn, &claims.sid)?
+                        .filter(|session| session.user_id == claims.sub && session.is_live(now))
+                        .ok_or(AuthError::InvalidRefreshToken)?;
+                    let rotates = claims.jti == session.refresh_jti;
+                    // A tab or a retry that lost the race with its own rotation.
                     let within_grace = session.previous_refresh_jti.as_deref() == Some(&claims.jti)
                         && now - session.refreshed_at <= grace;
-                    if within_grace {
-                        sessions::reissue_access(conn, &session.id, &access_jti, &used)?;
-                        return Ok(Refreshed::Reissued(reload(conn, &session.id)?, user));
+                    if !rotates && !within_grace {
+                        let (_, pending) = revocation::revoke_sessions(
+                            conn,
+                            &[session],
+                            RevokeReason::RefreshTokenReused,
+                            now,
+                            ttl,
+                        )?;
+                        return Ok(Refreshed::Theft(pending));
                     }
-                    let (_, pending) = revocation::revoke_sessions(
-                        conn,
-                        &[session],
-                        RevokeReason::RefreshTokenReused,
-                        now,
-                        ttl,
-                    )?;
-                    Ok(Refreshed::Theft(pending))
+                    if rotates {
+                        session.previous_refresh_jti =
+                            Some(std::mem::replace(&mut session.refresh_jti, new_token_id()));
+                        session.generation += 1;
+                        session.refreshed_at = now;
+                    }
+                    session.access_jti = new_token_id();
+                    session.last_used_at = now;
+                    session.user_agent = client.user_agent;
+                    session.ip = client.ip;
+                    sessions::record_refresh(conn, &session)?;
+                    Ok(Refreshed::Issued(
+                        Box::new(session),
+                        Roles::from_stored(&user.roles),
+                        issued_at,
+                    ))
                 })
             })
             .await?;
         match outcome {
-            Refreshed::Rotated(session, user) | Refreshed::Reissued(session, user) => self
-                .tokens
-                .pair(&session, &Roles::from_stored(&user.roles), Utc::now()),
+            Refreshed::Issued(session, roles, issued_at) => {
+                self.tokens.pair(&session, &roles, issued_at)
+            }
             Refreshed::Theft(pending) => {
                 tracing::warn!(%session_id, "refresh token reused: session revoked");
                 self.publisher.publish(pending).await;
@@ -190,7 +215,7 @@ impl AppState {
     /// Database errors.
     pub async fn logout(&self, caller: &Caller) -> Result<(), AuthError> {
         let session_id = caller.session_id.clone();
-        self.revoke(move |conn, now, ttl| {
+        self.revoke(&caller.user_id, move |conn, _, now, ttl| {
             let targets: Vec<Session> = sessions::find(conn, &session_id)?.into_iter().collect();
             Ok(revocation::revoke_sessions(
                 conn,
@@ -209,11 +234,10 @@ impl AppState {
     /// # Errors
     /// Database errors.
     pub async fn logout_all(&self, caller: &Caller) -> Result<usize, AuthError> {
-        let user_id = caller.user_id.clone();
-        self.revoke(move |conn, now, ttl| {
+        self.revoke(&caller.user_id, move |conn, user, now, ttl| {
             Ok(revocation::revoke_user(
                 conn,
-                &user_id,
+                &user.id,
                 RevokeReason::LogoutAll,
                 now,
                 ttl,
@@ -243,12 +267,11 @@ impl AppState {
                 "must be UUIDs",
             )));
         }
-        let user_id = caller.user_id.clone();
-        self.revoke(move |conn, now, ttl| {
+        self.revoke(&caller.user_id, move |conn, user, now, ttl| {
             let mut targets = Vec::with_capacity(ids.len());
             for id in &ids {
                 if let Some(session) = sessions::find(conn, id)?
-                    && session.user_id == user_id
+                    && session.user_id == user.id
                 {
                     targets.push(session);
                 }
@@ -288,26 +311,43 @@ impl AppState {
             .await
     }
 
-    /// Runs a revoking change in a write transaction, then publishes its revocations.
-    pub(crate) async fn revoke<F>(&self, change: F) -> Result<usize, AuthError>
+    /// Runs a change to `user_id`'s account or sessions that revokes tokens, in a write
+    /// transaction that holds the user's row from the start, then publishes its revocations.
+    /// `change` gets the row as it is now and the time, read once the row is held.
+    ///
+    /// Holding the row orders the change against every login and refresh of the user (they
+    /// hold it too while they decide), and taking it before any session row is the one lock
+    /// order of the service: no two of its transactions can wait for each other.
+    ///
+    /// # Errors
+    /// [`AuthError::UserNotFound`], or what `change` returns (nothing is written then).
+    pub(crate) async fn revoke<T, F>(&self, user_id: &str, change: F) -> Result<T, AuthError>
     where
         F: FnOnce(
                 &mut AnyConnection,
+                &User,
                 NaiveDateTime,
                 std::time::Duration,
-            ) -> Result<(usize, Pending), AuthError>
+            ) -> Result<(T, Pending), AuthError>
             + Send
             + 'static,
+        T: Send + 'static,
     {
         let ttl = self.tokens.settings().revocation_ttl();
-        let (count, pending) = self
+        let user_id = user_id.to_owned();
+        let (outcome, pending) = self
             .db
             .run(move |conn| {
-                write_transaction(conn, |conn| change(conn, Utc::now().naive_utc(), ttl))
+                write_transaction(conn, |conn| {
+                    let user =
+                        users::find_for_update(conn, &user_id)?.ok_or(AuthError::UserNotFound)?;
+                    // To the microsecond, as PostgreSQL keeps it: what is returned is what is stored.
+                    change(conn, &user, Utc::now().naive_utc().trunc_subsecs(6), ttl)
+                })
             })
             .await?;
         self.publisher.publish(pending).await;
-        Ok(count)
+        Ok(outcome)
     }
 }
 
@@ -359,10 +399,6 @@ pub(crate) fn start_session(
         },
     )?;
     Ok(session)
-}
-
-fn reload(conn: &mut AnyConnection, id: &str) -> Result<Session, AuthError> {
-    sessions::find(conn, id)?.ok_or(AuthError::InvalidRefreshToken)
 }
 
 fn new_token_id() -> String {

@@ -49,9 +49,10 @@ impl Tokens {
         Duration::from_secs(self.settings.access_ttl_secs)
     }
 
-    /// The tokens a session's row describes: the access token `session.access_jti` issued
-    /// `now`, and the current refresh token, whose claims depend only on the row, so the same
-    /// row always yields the same refresh token (the grace window relies on this).
+    /// The tokens a session's row describes: the access token `session.access_jti` issued at
+    /// `issued_at` (see `revocation::issue_time`), and the current refresh token, whose claims
+    /// depend only on the row, so the same row always yields the same refresh token (the grace
+    /// window relies on this).
     ///
     /// # Errors
     /// Signing failed.
@@ -59,9 +60,9 @@ impl Tokens {
         &self,
         session: &Session,
         roles: &Roles,
-        now: DateTime<Utc>,
+        issued_at: DateTime<Utc>,
     ) -> Result<TokenPair, AuthError> {
-        let now_secs = now.timestamp();
+        let now_secs = issued_at.timestamp();
         let access_exp = now_secs.saturating_add(secs(self.settings.access_ttl_secs));
         let access = self.sign(&Claims {
             iss: self.settings.issuer.clone(),
@@ -69,14 +70,15 @@ impl Tokens {
             sub: session.user_id.clone(),
             sid: session.id.clone(),
             jti: session.access_jti.clone(),
-            iat: now_secs,
+            issued_at_ms: issued_at.timestamp_millis(),
             nbf: now_secs,
             exp: access_exp,
             typ: TokenType::Access,
             roles: roles.names(),
         })?;
 
-        let refreshed = from_db(session.refreshed_at).timestamp();
+        let refreshed_at = from_db(session.refreshed_at);
+        let refreshed = refreshed_at.timestamp();
         let refresh_exp = refreshed
             .saturating_add(secs(self.settings.refresh_idle_ttl_secs))
             .min(from_db(session.expires_at).timestamp());
@@ -86,7 +88,7 @@ impl Tokens {
             sub: session.user_id.clone(),
             sid: session.id.clone(),
             jti: session.refresh_jti.clone(),
-            iat: refreshed,
+            issued_at_ms: refreshed_at.timestamp_millis(),
             nbf: refreshed,
             exp: refresh_exp,
             typ: TokenType::Refresh,

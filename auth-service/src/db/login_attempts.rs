@@ -4,65 +4,83 @@ use diesel::prelude::*;
 use super::schema::login_attempts;
 use database::AnyConnection;
 
-/// Failed logins counted for one key since the start of its window.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = login_attempts)]
-pub struct Attempts {
-    pub key: String,
-    pub failures: i32,
-    pub window_started_at: NaiveDateTime,
+/// What [`charge`] did with one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    /// Counted, within the limit.
+    Counted,
+    /// Refused: the counter is at its limit in the window that started then.
+    AtLimit { window_started_at: NaiveDateTime },
 }
 
-pub fn find_many(conn: &mut AnyConnection, keys: &[&str]) -> QueryResult<Vec<Attempts>> {
-    login_attempts::table
-        .filter(login_attempts::key.eq_any(keys))
-        .select(Attempts::as_select())
-        .load(conn)
-}
-
-/// Counts one failure for `key`: in its current window if that started after `window_floor`,
-/// else in a new window starting `now`. Each step is one atomic statement, so concurrent
-/// failures are not lost (except two that both open a new window, which count as one).
-pub fn record_failure(
+/// Counts one attempt for `key` unless its window, which started after `window_floor`, already
+/// holds `limit`; a window that started at or before the floor is over, and the attempt opens a
+/// new one at `now`. Each step is one conditional statement, which PostgreSQL re-checks on the
+/// row it locks: of N concurrent charges of a counter at `limit - k`, exactly `k` count.
+///
+/// # Errors
+/// Database errors; a unique violation when a concurrent first charge inserted the row first
+/// (the charge counts nothing then: run it again in a new transaction).
+pub fn charge(
     conn: &mut AnyConnection,
     key: &str,
+    limit: u32,
     window_floor: NaiveDateTime,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    for _ in 0..2 {
-        let in_window = diesel::update(
-            login_attempts::table
-                .find(key)
-                .filter(login_attempts::window_started_at.gt(window_floor)),
-        )
-        .set(login_attempts::failures.eq(login_attempts::failures + 1))
-        .execute(conn)?;
-        if in_window > 0 {
-            return Ok(());
-        }
-        let restarted = diesel::update(login_attempts::table.find(key))
-            .set((
-                login_attempts::failures.eq(1),
-                login_attempts::window_started_at.eq(now),
-            ))
-            .execute(conn)?;
-        if restarted > 0 {
-            return Ok(());
-        }
-        let inserted = diesel::insert_into(login_attempts::table)
+) -> QueryResult<Charge> {
+    let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+    let counted = diesel::update(
+        login_attempts::table
+            .find(key)
+            .filter(login_attempts::window_started_at.gt(window_floor))
+            .filter(login_attempts::failures.lt(limit)),
+    )
+    .set(login_attempts::failures.eq(login_attempts::failures + 1))
+    .execute(conn)?;
+    if counted > 0 {
+        return Ok(Charge::Counted);
+    }
+    let restarted = diesel::update(
+        login_attempts::table
+            .find(key)
+            .filter(login_attempts::window_started_at.le(window_floor)),
+    )
+    .set((
+        login_attempts::failures.eq(1),
+        login_attempts::window_started_at.eq(now),
+    ))
+    .execute(conn)?;
+    if restarted > 0 {
+        return Ok(Charge::Counted);
+    }
+    let window = login_attempts::table
+        .find(key)
+        .select(login_attempts::window_started_at)
+        .first(conn)
+        .optional()?;
+    match window {
+        Some(window_started_at) => Ok(Charge::AtLimit { window_started_at }),
+        None => diesel::insert_into(login_attempts::table)
             .values((
                 login_attempts::key.eq(key),
                 login_attempts::failures.eq(1),
                 login_attempts::window_started_at.eq(now),
             ))
-            .execute(conn);
-        match inserted {
-            // Another request inserted the row first: count in it on the next pass.
-            Err(error) if database::unique_violation(&error).is_some() => continue,
-            other => return other.map(drop),
-        }
+            .execute(conn)
+            .map(|_| Charge::Counted),
     }
-    Ok(())
+}
+
+/// Takes back one counted attempt of `key`.
+pub fn uncharge(conn: &mut AnyConnection, key: &str) -> QueryResult<()> {
+    diesel::update(
+        login_attempts::table
+            .find(key)
+            .filter(login_attempts::failures.gt(0)),
+    )
+    .set(login_attempts::failures.eq(login_attempts::failures - 1))
+    .execute(conn)
+    .map(drop)
 }
 
 pub fn clear(conn: &mut AnyConnection, key: &str) -> QueryResult<()> {

@@ -12,6 +12,7 @@ pub struct StoredRevocation {
     pub id: String,
     pub kind: String,
     pub subject: String,
+    /// The cut-off of a `user` revocation, in milliseconds since the epoch; 0 otherwise.
     pub not_before: i64,
     pub expires_at: NaiveDateTime,
     pub published_at: Option<NaiveDateTime>,
@@ -29,7 +30,7 @@ impl StoredRevocation {
             },
             "user" => Revocation::UserCutoff {
                 user_id: self.subject.clone(),
-                not_before: self.not_before,
+                not_before_ms: self.not_before,
             },
             _ => return None,
         };
@@ -60,8 +61,8 @@ pub fn insert(conn: &mut AnyConnection, entries: &[Entry]) -> QueryResult<Vec<St
                 Revocation::Session { session_id } => ("session", session_id.as_str(), 0),
                 Revocation::UserCutoff {
                     user_id,
-                    not_before,
-                } => ("user", user_id.as_str(), *not_before),
+                    not_before_ms,
+                } => ("user", user_id.as_str(), *not_before_ms),
             };
             NewRevocation {
                 id: uuid::Uuid::now_v7().to_string(),

@@ -47,13 +47,6 @@ pub struct NewSession<'a> {
     pub ip: &'a str,
 }
 
-/// Where the latest use of a session came from.
-pub struct LastUse<'a> {
-    pub at: NaiveDateTime,
-    pub user_agent: &'a str,
-    pub ip: &'a str,
-}
-
 pub fn insert(conn: &mut AnyConnection, session: &NewSession<'_>) -> QueryResult<()> {
     diesel::insert_into(sessions::table)
         .values(session)
@@ -78,50 +71,35 @@ pub fn find_with_user(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<
         .optional()
 }
 
-/// Replaces the current refresh token `presented` by `new_refresh_jti`. Succeeds only while
-/// `presented` is still current and the session unrevoked, so of two concurrent refreshes
-/// with the same token exactly one rotates.
-pub fn rotate(
-    conn: &mut AnyConnection,
-    id: &str,
-    presented: &str,
-    new_refresh_jti: &str,
-    new_access_jti: &str,
-    used: &LastUse<'_>,
-) -> QueryResult<bool> {
-    let updated = diesel::update(
-        sessions::table
+/// [`find`], holding the row until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's
+/// write transactions are serialised already): of two concurrent refreshes with the same
+/// token, the second sees what the first wrote.
+pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Session>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => sessions::table
             .find(id)
-            .filter(sessions::refresh_jti.eq(presented))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::previous_refresh_jti.eq(presented),
-        sessions::refresh_jti.eq(new_refresh_jti),
-        sessions::generation.eq(sessions::generation + 1),
-        sessions::refreshed_at.eq(used.at),
-        sessions::access_jti.eq(new_access_jti),
-        sessions::last_used_at.eq(used.at),
-        sessions::user_agent.eq(used.user_agent),
-        sessions::ip.eq(used.ip),
-    ))
-    .execute(conn)?;
-    Ok(updated == 1)
+            .select(Session::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        AnyConnection::Sqlite(_) => find(conn, id),
+    }
 }
 
-/// Records a new access token for the session without rotating its refresh token.
-pub fn reissue_access(
-    conn: &mut AnyConnection,
-    id: &str,
-    new_access_jti: &str,
-    used: &LastUse<'_>,
-) -> QueryResult<()> {
-    diesel::update(sessions::table.find(id))
+/// Writes a refreshed session's tokens and last use: after a rotation, or after a reissue of
+/// the access token alone within the grace window. The caller holds the row
+/// ([`find_for_update`]).
+pub fn record_refresh(conn: &mut AnyConnection, session: &Session) -> QueryResult<()> {
+    diesel::update(sessions::table.find(&session.id))
         .set((
-            sessions::access_jti.eq(new_access_jti),
-            sessions::last_used_at.eq(used.at),
-            sessions::user_agent.eq(used.user_agent),
-            sessions::ip.eq(used.ip),
+            sessions::previous_refresh_jti.eq(&session.previous_refresh_jti),
+            sessions::refresh_jti.eq(&session.refresh_jti),
+            sessions::generation.eq(session.generation),
+            sessions::refreshed_at.eq(session.refreshed_at),
+            sessions::access_jti.eq(&session.access_jti),
+            sessions::last_used_at.eq(session.last_used_at),
+            sessions::user_agent.eq(&session.user_agent),
+            sessions::ip.eq(&session.ip),
         ))
         .execute(conn)
         .map(drop)

@@ -54,6 +54,36 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// [`find`], holding the row until the transaction ends so that no other transaction changes
+/// it meanwhile: what a revoking change decides on. SQLite's write transactions
+/// (`BEGIN IMMEDIATE`) are serialised already; PostgreSQL locks the row (`FOR UPDATE`).
+pub fn find_for_update(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<User>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => users::table
+            .find(id)
+            .select(User::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        AnyConnection::Sqlite(_) => find(conn, id),
+    }
+}
+
+/// [`find`], keeping the row from changing until the transaction ends while other readers may
+/// hold it too: what a login or a refresh decides on (`FOR SHARE` on PostgreSQL; SQLite's
+/// write transactions are serialised already).
+pub fn find_for_share(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<User>> {
+    match conn {
+        AnyConnection::Postgresql(pg) => users::table
+            .find(id)
+            .select(User::as_select())
+            .for_share()
+            .first(pg)
+            .optional(),
+        AnyConnection::Sqlite(_) => find(conn, id),
+    }
+}
+
 /// The user whose username key or email key (when `by_email`) is `key`.
 pub fn find_by_login(
     conn: &mut AnyConnection,

@@ -1,4 +1,4 @@
-use proto::auth::v1::{self as pb, RoleList, TokenRejection};
+use proto::auth::v1::{self as pb, TokenRejection};
 use test_support::both_backends;
 use tonic::{Code, Status};
 
@@ -11,18 +11,8 @@ async fn update(
     is_active: Option<bool>,
     roles: Option<&[&str]>,
 ) -> Result<pb::User, Status> {
-    let request = pb::UpdateUserRequest {
-        user_id: user_id.to_owned(),
-        is_active,
-        roles: roles.map(|names| RoleList {
-            roles: names.iter().map(|n| (*n).to_owned()).collect(),
-        }),
-    };
-    app.client
-        .clone()
-        .update_user(bearer(request, &admin.access))
+    app.update_user(&admin.access, user_id, is_active, roles)
         .await
-        .map(tonic::Response::into_inner)
 }
 
 both_backends! {

@@ -10,10 +10,11 @@ use auth_service::keys::{KeyKind, SigningKey, write_new_key};
 use auth_service::{Application, Settings, startup};
 use proto::auth::v1 as pb;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
+use revocation::RevocationCheck;
 use tempfile::TempDir;
 use test_support::{Backend, TestDatabase};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -28,6 +29,8 @@ pub struct TestOptions {
     /// to the real Redis.
     pub redis_url: Option<String>,
     pub key_kind: KeyKind,
+    /// 4 keeps tests fast; races need a hash long enough for requests to overlap.
+    pub bcrypt_cost: u32,
 }
 
 impl Default for TestOptions {
@@ -38,6 +41,7 @@ impl Default for TestOptions {
             account_max_failures: 100,
             redis_url: None,
             key_kind: KeyKind::Ed25519,
+            bcrypt_cost: 4,
         }
     }
 }
@@ -71,6 +75,7 @@ pub async fn spawn_app_with(backend: Backend, options: TestOptions) -> TestApp {
     settings.tokens.refresh_grace_secs = options.refresh_grace_secs;
     settings.login_throttle.client_max_failures = options.client_max_failures;
     settings.login_throttle.account_max_failures = options.account_max_failures;
+    settings.passwords.bcrypt_cost = options.bcrypt_cost;
 
     let redis = redis::Client::open(test_support::redis_url())
         .unwrap()
@@ -163,6 +168,25 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the service on the same database and Redis namespace, as a second
+    /// replica in a cluster would be; it stops when the returned token is dropped.
+    pub async fn second_instance(&self) -> (AuthServiceClient<Channel>, DropGuard) {
+        let (_, client, shutdown, _) = start(self.settings.clone()).await;
+        (client, shutdown.drop_guard())
+    }
+
+    /// Whether the revocation store the verifiers read refuses a token of this identity.
+    pub async fn store_refuses(&self, token: &revocation::TokenIdentity<'_>) -> bool {
+        let real_redis = revocation::RedisSettings {
+            url: Some(test_support::redis_url().into()),
+            ..self.settings.redis.clone()
+        };
+        let store = revocation::RedisStore::connect(&real_redis, Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        store.check(token).await.unwrap().is_some()
+    }
+
     /// A fresh connection to the service, for clients of other gRPC services.
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.addr))
@@ -253,6 +277,46 @@ impl TestApp {
             })
             .await
             .map(|response| response.into_inner().tokens.unwrap().into())
+    }
+
+    /// ChangePassword as the session of `access`; the number of other sessions it ended.
+    pub async fn change_password(
+        &self,
+        access: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<i32, Status> {
+        let request = pb::ChangePasswordRequest {
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+        };
+        self.client
+            .clone()
+            .change_password(bearer(request, access))
+            .await
+            .map(|response| response.into_inner().sessions_revoked)
+    }
+
+    /// UpdateUser as the admin of `access`.
+    pub async fn update_user(
+        &self,
+        access: &str,
+        user_id: &str,
+        is_active: Option<bool>,
+        roles: Option<&[&str]>,
+    ) -> Result<pb::User, Status> {
+        let request = pb::UpdateUserRequest {
+            user_id: user_id.to_owned(),
+            is_active,
+            roles: roles.map(|names| pb::RoleList {
+                roles: names.iter().map(|n| (*n).to_owned()).collect(),
+            }),
+        };
+        self.client
+            .clone()
+            .update_user(bearer(request, access))
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     pub async fn validate(&self, token: &str) -> pb::ValidateTokenResponse {

@@ -81,14 +81,7 @@ both_backends! {
         let app = spawn_app(backend).await;
         let here = app.user("changer").await;
         let there = app.login("changer", PASSWORD).await.unwrap();
-        let change = |current: &str, new: &str| {
-            let mut client = app.client.clone();
-            let request = bearer(
-                pb::ChangePasswordRequest { current_password: current.to_owned(), new_password: new.to_owned() },
-                &here.access,
-            );
-            async move { client.change_password(request).await.map(|r| r.into_inner().sessions_revoked) }
-        };
+        let change = |current, new| app.change_password(&here.access, current, new);
 
         let wrong = change("not my password", "a brand new secret").await.unwrap_err();
         assert_eq!(crate::helpers::invalid_fields(&wrong), ["current_password"]);

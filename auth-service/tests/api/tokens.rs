@@ -32,9 +32,9 @@ both_backends! {
     async fn expired_tokens_are_rejected(backend) {
         let app = spawn_app(backend).await;
         let mut claims = valid_claims(&app).await;
-        claims.iat -= 3_600;
+        claims.issued_at_ms -= 3_600_000;
         claims.nbf -= 3_600;
-        claims.exp = claims.iat + 60;
+        claims.exp = claims.nbf + 60;
 
         let expired = sign(&claims, &app.active_key());
 

@@ -5,12 +5,12 @@
 
 use crate::{Entry, Revocation, RevocationStore, RevokedBy, StoreError, TokenIdentity, unix_now};
 
-pub fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at: i64) -> TokenIdentity<'a> {
+pub fn token<'a>(token_id: &'a str, session_id: &'a str, issued_at_ms: i64) -> TokenIdentity<'a> {
     TokenIdentity {
         token_id,
         session_id,
         user_id: "u1",
-        issued_at,
+        issued_at_ms,
     }
 }
 
@@ -21,12 +21,15 @@ pub fn entry(revocation: Revocation) -> Entry {
     }
 }
 
-pub fn cutoff(not_before: i64) -> Entry {
+pub fn cutoff(not_before_ms: i64) -> Entry {
     entry(Revocation::UserCutoff {
         user_id: "u1".into(),
-        not_before,
+        not_before_ms,
     })
 }
+
+/// A cut-off half-way through a second, in milliseconds.
+const CUTOFF_MS: i64 = 1_764_590_000_500;
 
 /// Seeds an empty store, as auth-service does before anything is published.
 pub async fn seeded<S: RevocationStore>(store: S) -> S {
@@ -43,24 +46,32 @@ pub async fn each_rule_revokes_only_what_it_names(store: &impl RevocationStore) 
             entry(Revocation::Session {
                 session_id: "s2".into(),
             }),
-            cutoff(1_000),
+            cutoff(CUTOFF_MS),
         ])
         .await
         .unwrap();
 
+    let later = CUTOFF_MS + 1_000;
     assert_eq!(
-        store.check(&token("t1", "s1", 2_000)).await.unwrap(),
+        store.check(&token("t1", "s1", later)).await.unwrap(),
         Some(RevokedBy::Token)
     );
     assert_eq!(
-        store.check(&token("t9", "s2", 2_000)).await.unwrap(),
+        store.check(&token("t9", "s2", later)).await.unwrap(),
         Some(RevokedBy::Session)
     );
+    // Issued a millisecond before the cut-off, in the same second: revoked. At it: not.
     assert_eq!(
-        store.check(&token("t9", "s9", 999)).await.unwrap(),
+        store
+            .check(&token("t9", "s9", CUTOFF_MS - 1))
+            .await
+            .unwrap(),
         Some(RevokedBy::UserCutoff)
     );
-    assert_eq!(store.check(&token("t9", "s9", 1_000)).await.unwrap(), None);
+    assert_eq!(
+        store.check(&token("t9", "s9", CUTOFF_MS)).await.unwrap(),
+        None
+    );
 }
 
 pub async fn an_older_cutoff_published_later_never_lowers_a_newer_one(

@@ -12,7 +12,7 @@ pub(crate) struct Denylist {
     // value: expiry (seconds since the epoch)
     tokens: HashMap<String, i64>,
     sessions: HashMap<String, i64>,
-    // value: (cut-off, expiry)
+    // value: (cut-off in milliseconds, expiry)
     users: HashMap<String, (i64, i64)>,
     // When expired entries were last dropped: at most once a second, so that a stream of
     // single revocations does not scan every entry for each one.
@@ -29,7 +29,7 @@ impl Denylist {
         } else {
             self.users
                 .get(token.user_id)
-                .filter(|(cutoff, expires_at)| *expires_at > now && token.issued_at < *cutoff)
+                .filter(|(cutoff, expires_at)| *expires_at > now && token.issued_at_ms < *cutoff)
                 .map(|_| RevokedBy::UserCutoff)
         }
     }
@@ -49,11 +49,11 @@ impl Denylist {
                 }
                 Revocation::UserCutoff {
                     user_id,
-                    not_before,
+                    not_before_ms,
                 } => {
                     let (cutoff, at) = self.users.entry(user_id.clone()).or_default();
-                    if *not_before >= *cutoff {
-                        *cutoff = *not_before;
+                    if *not_before_ms >= *cutoff {
+                        *cutoff = *not_before_ms;
                         *at = (*at).max(entry.expires_at);
                     }
                 }

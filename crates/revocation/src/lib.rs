@@ -1,7 +1,8 @@
 //! The revocation store: which tokens are dead before their expiry.
 //!
 //! A token is revoked when its id (`jti`) is, when its session (`sid`) is, or when it was issued
-//! before its user's cut-off (`iat < cut-off`, e.g. after "log out everywhere"). auth-service
+//! before its user's cut-off (`iat < cut-off`, in milliseconds, e.g. after "log out
+//! everywhere"). auth-service
 //! writes revocations here after recording them durably in its own database. Every verifier
 //! (gateway, books-service) checks each request either against a [`Replica`] in its own memory,
 //! which follows the stream of revocations in Redis (no network on the request path),
@@ -43,8 +44,8 @@ pub struct TokenIdentity<'a> {
     pub session_id: &'a str,
     /// `sub`
     pub user_id: &'a str,
-    /// `iat`, seconds since the Unix epoch.
-    pub issued_at: i64,
+    /// `iat`, milliseconds since the Unix epoch.
+    pub issued_at_ms: i64,
 }
 
 /// What to revoke.
@@ -54,8 +55,9 @@ pub enum Revocation {
     Token { token_id: String },
     /// Every token of a session, by `sid`.
     Session { session_id: String },
-    /// Every token of a user issued before `not_before` (seconds since the Unix epoch).
-    UserCutoff { user_id: String, not_before: i64 },
+    /// Every token of a user issued before `not_before_ms` (milliseconds since the Unix
+    /// epoch: a token issued a millisecond before is revoked, one issued at it is not).
+    UserCutoff { user_id: String, not_before_ms: i64 },
 }
 
 /// A revocation and the moment it stops mattering (every token it covers has expired by then),

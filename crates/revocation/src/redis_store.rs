@@ -62,7 +62,7 @@ impl RedisSettings {
 /// Revocations in Redis, shared by every instance of every service.
 ///
 /// Keys: `<prefix>revoked:token:<jti>`, `<prefix>revoked:session:<sid>` and
-/// `<prefix>revoked:user:<user id>` (value: the cut-off), each expiring with the last token it
+/// `<prefix>revoked:user:<user id>` (value: the cut-off in milliseconds), each expiring with the last token it
 /// covers, plus `<prefix>revoked:seeded` (value: until when the seed vouches; no expiry, so it
 /// disappears only with the data it vouches for). Every entry is also appended to the
 /// stream that replicas follow.
@@ -122,13 +122,13 @@ impl RedisStore {
                 }
                 Revocation::UserCutoff {
                     user_id,
-                    not_before,
+                    not_before_ms,
                 } => {
                     pipe.cmd("EVAL")
                         .arg(RAISE_CUTOFF)
                         .arg(1)
                         .arg(self.key("user", user_id))
-                        .arg(*not_before)
+                        .arg(*not_before_ms)
                         .arg(ttl);
                 }
             }
@@ -182,7 +182,7 @@ impl RevocationCheck for RedisStore {
             None => Ok(None),
             Some(raw) => {
                 let cutoff: i64 = raw.parse().map_err(|_| StoreError::Corrupt(raw))?;
-                Ok((token.issued_at < cutoff).then_some(RevokedBy::UserCutoff))
+                Ok((token.issued_at_ms < cutoff).then_some(RevokedBy::UserCutoff))
             }
         }
     }

@@ -2,7 +2,8 @@
 //! appended here, so that a [`Replica`](crate::Replica) can load the live revocations and then
 //! follow new ones, replaying from its last id after an interruption. Entries older than the
 //! longest-lived revocation are trimmed as new ones are appended; each field is a string:
-//! `kind` (`token`, `session` or `user`), `id`, `not_before` (cut-offs only) and `expires_at`.
+//! `kind` (`token`, `session` or `user`), `id`, `not_before_ms` (cut-offs only, in milliseconds)
+//! and `expires_at` (seconds).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,14 +42,14 @@ pub(crate) fn append(
         }
         Revocation::UserCutoff {
             user_id,
-            not_before,
+            not_before_ms,
         } => command
             .arg("kind")
             .arg("user")
             .arg("id")
             .arg(user_id)
-            .arg("not_before")
-            .arg(*not_before),
+            .arg("not_before_ms")
+            .arg(*not_before_ms),
     }
     .arg("expires_at")
     .arg(entry.expires_at)
@@ -73,7 +74,12 @@ pub(crate) fn decode(
         "session" => Revocation::Session { session_id: id },
         "user" => Revocation::UserCutoff {
             user_id: id,
-            not_before: number("not_before")?,
+            not_before_ms: match fields.get("not_before_ms") {
+                Some(_) => number("not_before_ms")?,
+                // Written by auth-services from before cut-offs had milliseconds (whole
+                // seconds), which can still be in a stream while such a version runs.
+                None => number("not_before")?.saturating_mul(1_000),
+            },
         },
         _ => return Err(corrupt()),
     };
@@ -81,4 +87,70 @@ pub(crate) fn decode(
         revocation,
         expires_at: number("expires_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_cut_off_is_read_in_milliseconds_and_whole_seconds_from_older_writers() {
+        for (item, not_before_ms) in [
+            (
+                fields(&[
+                    ("kind", "user"),
+                    ("id", "u1"),
+                    ("not_before_ms", "1764590000500"),
+                    ("expires_at", "1764591000"),
+                ]),
+                1_764_590_000_500,
+            ),
+            (
+                fields(&[
+                    ("kind", "user"),
+                    ("id", "u1"),
+                    ("not_before", "1764590000"),
+                    ("expires_at", "1764591000"),
+                ]),
+                1_764_590_000_000,
+            ),
+        ] {
+            let entry = decode("1-0", &item).unwrap();
+            assert_eq!(
+                entry.revocation,
+                Revocation::UserCutoff {
+                    user_id: "u1".into(),
+                    not_before_ms
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn an_item_this_code_did_not_write_is_corrupt() {
+        for item in [
+            fields(&[("kind", "user"), ("id", "u1"), ("expires_at", "1")]),
+            fields(&[
+                ("kind", "user"),
+                ("id", "u1"),
+                ("not_before_ms", "x"),
+                ("expires_at", "1"),
+            ]),
+            fields(&[("kind", "group"), ("id", "g1"), ("expires_at", "1")]),
+        ] {
+            assert!(
+                matches!(decode("1-0", &item), Err(StoreError::Corrupt(_))),
+                "{item:?}"
+            );
+        }
+    }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 use revocation::{Checker, RevocationCheck, StoreError};
 use tokio_util::sync::CancellationToken;
 
+use crate::verify::key_id;
 use crate::{Claims, Rejection, RemoteKeys, TokenType, VerifiedTokens, Verifier};
 
 /// Tokens remembered as verified: ~10,000 clients reusing their tokens, under 10 MB.
@@ -89,13 +90,147 @@ impl Authenticator {
     /// Checks signature and claims, fetching the keys first if `kid` is new, and remembers the
     /// result.
     async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
-        let kid = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|header| header.kid)
-            .ok_or(Rejection::Malformed)?;
+        let kid = key_id(token)?;
         let keys = self.keys.for_kid(&kid).await;
         let claims = self.verifier.verify(&keys, token, TokenType::Access)?;
         self.verified.insert(token, kid, claims.clone());
         Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use revocation::MemoryStore;
+    use tokio::task::JoinSet;
+    use tonic::body::Body;
+    use tonic::server::NamedService;
+    use tonic::transport::server::TcpIncoming;
+    use tonic::transport::{Endpoint, Server};
+
+    use super::*;
+    use crate::VerifierSettings;
+
+    /// Stands where auth-service would be, down: every call answers UNAVAILABLE, and GetJwks
+    /// calls are counted.
+    #[derive(Clone)]
+    struct DownAuthService {
+        jwks_calls: Arc<AtomicUsize>,
+    }
+
+    impl NamedService for DownAuthService {
+        const NAME: &'static str = "bookstore.auth.v1.AuthService";
+    }
+
+    impl tower_service::Service<http::Request<Body>> for DownAuthService {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+            if request.uri().path().ends_with("/GetJwks") {
+                self.jwks_calls.fetch_add(1, Ordering::SeqCst);
+            }
+            std::future::ready(Ok(tonic::Status::unavailable("down").into_http()))
+        }
+    }
+
+    async fn down_auth_service() -> (SocketAddr, Arc<AtomicUsize>) {
+        let jwks_calls = Arc::new(AtomicUsize::new(0));
+        let service = DownAuthService {
+            jwks_calls: Arc::clone(&jwks_calls),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpIncoming::from(listener)),
+        );
+        (addr, jwks_calls)
+    }
+
+    fn authenticator(addr: SocketAddr, min_refetch: Duration) -> Arc<Authenticator> {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        Arc::new(Authenticator::new(
+            Arc::new(RemoteKeys::new(channel, min_refetch)),
+            Verifier::new(&VerifierSettings::default()),
+            Checker::Memory(Arc::new(MemoryStore::default())),
+        ))
+    }
+
+    /// A token whose header names a key nobody has.
+    fn forged(n: usize) -> String {
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some(format!("forged-{n}"));
+        let claims = serde_json::json!({ "sub": "u1" });
+        encode(&header, &claims, &EncodingKey::from_secret(b"attacker")).unwrap()
+    }
+
+    async fn burst(authenticator: &Arc<Authenticator>, tokens: impl Iterator<Item = String>) {
+        let mut requests = JoinSet::new();
+        for token in tokens {
+            let authenticator = Arc::clone(authenticator);
+            requests.spawn(async move { authenticator.authenticate(&token).await });
+        }
+        while let Some(outcome) = requests.join_next().await {
+            assert!(matches!(
+                outcome.unwrap(),
+                Err(AuthFailure::Rejected(Rejection::BadSignature))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn while_auth_service_is_down_unknown_kids_fetch_keys_once_per_interval() {
+        let (addr, jwks_calls) = down_auth_service().await;
+        let interval = Duration::from_millis(300);
+        let authenticator = authenticator(addr, interval);
+
+        burst(&authenticator, (0..100).map(forged)).await;
+        assert_eq!(
+            jwks_calls.load(Ordering::SeqCst),
+            1,
+            "one attempt for the burst"
+        );
+
+        tokio::time::sleep(interval + Duration::from_millis(50)).await;
+        burst(&authenticator, (100..200).map(forged)).await;
+        assert_eq!(
+            jwks_calls.load(Ordering::SeqCst),
+            2,
+            "one more after the interval"
+        );
+
+        // The background refresh is never refused by the bound, nor queued behind forgeries.
+        assert!(authenticator.keys().refresh().await.is_err());
+        assert_eq!(jwks_calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_token_is_refused_before_its_header_is_read() {
+        let (addr, jwks_calls) = down_auth_service().await;
+        let authenticator = authenticator(addr, Duration::ZERO);
+        let huge = format!("{}.{}", forged(0), "a".repeat(8 * 1024));
+
+        let outcome = authenticator.authenticate(&huge).await;
+        assert!(matches!(
+            outcome,
+            Err(AuthFailure::Rejected(Rejection::Malformed))
+        ));
+        assert_eq!(jwks_calls.load(Ordering::SeqCst), 0);
     }
 }

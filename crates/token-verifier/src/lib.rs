@@ -28,9 +28,14 @@ pub use verify::{Rejection, Verifier, VerifierSettings};
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> i64 {
+    unix_now_ms().div_euclid(1_000)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
         })
 }

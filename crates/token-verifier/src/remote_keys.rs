@@ -23,8 +23,9 @@ pub enum FetchError {
 pub struct RemoteKeys {
     client: AuthServiceClient<Channel>,
     state: RwLock<State>,
-    // Serialises fetches: concurrent requests with an unknown kid trigger one fetch.
-    fetching: tokio::sync::Mutex<()>,
+    // Serialises fetches (concurrent requests with an unknown kid trigger one fetch) and holds
+    // when the last one started, successful or not.
+    fetching: tokio::sync::Mutex<Option<Instant>>,
     min_refetch_interval: Duration,
 }
 
@@ -47,7 +48,7 @@ impl RemoteKeys {
                 published: Arc::new(Vec::new()),
                 fetched_at: None,
             }),
-            fetching: tokio::sync::Mutex::new(()),
+            fetching: tokio::sync::Mutex::new(None),
             min_refetch_interval,
         }
     }
@@ -84,22 +85,24 @@ impl RemoteKeys {
     }
 
     /// The key set to verify a token signed with `kid`: the current one if it knows the key,
-    /// else a freshly fetched one, unless a fetch happened within the minimum interval (then
-    /// the current one, and the token fails as signed by an unknown key).
+    /// else a freshly fetched one, unless a fetch was attempted within the minimum interval
+    /// (then the current one, and the token fails as signed by an unknown key). The interval
+    /// counts from the last attempt, not the last success: while auth-service is down, forged
+    /// tokens with random kids must not turn into one GetJwks call each, queued in front of
+    /// the background refresh.
     pub async fn for_kid(&self, kid: &str) -> Arc<KeySet> {
         let keys = self.current();
         if keys.contains(kid) {
             return keys;
         }
-        let _fetching = self.fetching.lock().await;
+        let mut last_attempt = self.fetching.lock().await;
         // Another request may have fetched while this one waited.
         let keys = self.current();
-        let recent = self
-            .age()
-            .is_some_and(|age| age < self.min_refetch_interval);
+        let recent = last_attempt.is_some_and(|at| at.elapsed() < self.min_refetch_interval);
         if keys.contains(kid) || recent {
             return keys;
         }
+        *last_attempt = Some(Instant::now());
         match self.fetch().await {
             Ok(fresh) => fresh,
             Err(error) => {
@@ -114,7 +117,8 @@ impl RemoteKeys {
     /// # Errors
     /// auth-service is unreachable or published an unusable key; the current set is kept.
     pub async fn refresh(&self) -> Result<Arc<KeySet>, FetchError> {
-        let _fetching = self.fetching.lock().await;
+        let mut last_attempt = self.fetching.lock().await;
+        *last_attempt = Some(Instant::now());
         self.fetch().await
     }
 

@@ -81,7 +81,7 @@ mod tests {
             sub: "u1".into(),
             sid: "s1".into(),
             jti: "j1".into(),
-            iat: exp - 900,
+            issued_at_ms: (exp - 900) * 1_000,
             nbf: exp - 900,
             exp,
             typ: TokenType::Access,

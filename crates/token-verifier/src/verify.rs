@@ -2,7 +2,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use serde::Deserialize;
 
-use crate::{Claims, KeySet, TokenType, unix_now};
+use crate::{Claims, KeySet, TokenType, unix_now_ms};
 
 /// Tokens longer than this are refused before any parsing: ours are well under 1 KiB.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -109,15 +109,7 @@ impl Verifier {
         token: &str,
         expected: TokenType,
     ) -> Result<Claims, Rejection> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(Rejection::Malformed);
-        }
-        let header = decode_header(token).map_err(|_| Rejection::Malformed)?;
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| keys.get(kid))
-            .ok_or(Rejection::BadSignature)?;
+        let key = keys.get(&key_id(token)?).ok_or(Rejection::BadSignature)?;
         let validation = match key.algorithm {
             Algorithm::EdDSA => &self.eddsa,
             Algorithm::RS256 => &self.rs256,
@@ -130,7 +122,8 @@ impl Verifier {
         if claims.sub.is_empty() || claims.sid.is_empty() || claims.jti.is_empty() {
             return Err(Rejection::Malformed);
         }
-        if claims.iat > unix_now().saturating_add(self.leeway) {
+        let latest_ms = unix_now_ms().saturating_add(self.leeway.saturating_mul(1_000));
+        if claims.issued_at_ms > latest_ms {
             return Err(Rejection::NotYetValid);
         }
         if claims.typ != expected {
@@ -138,6 +131,20 @@ impl Verifier {
         }
         Ok(claims)
     }
+}
+
+/// The `kid` of a token's header, read only when the token is of a plausible size.
+///
+/// # Errors
+/// [`Rejection::Malformed`] for an oversized token or a header without `kid`.
+pub(crate) fn key_id(token: &str) -> Result<String, Rejection> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(Rejection::Malformed);
+    }
+    decode_header(token)
+        .ok()
+        .and_then(|header| header.kid)
+        .ok_or(Rejection::Malformed)
 }
 
 fn classify(kind: &ErrorKind) -> Rejection {
@@ -168,6 +175,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::unix_now;
 
     struct Signer {
         key: EncodingKey,
@@ -255,6 +263,14 @@ mod tests {
                 Err(Rejection::NotYetValid),
             ),
             (with(claims("access"), "iat", json!(now + 2)), Ok(())),
+            (
+                with(claims("access"), "iat", json!(now as f64 + 1.5)),
+                Ok(()),
+            ),
+            (
+                with(claims("access"), "iat", json!(now as f64 + 60.5)),
+                Err(Rejection::NotYetValid),
+            ),
         ];
         for (claims, expected) in cases {
             assert_eq!(

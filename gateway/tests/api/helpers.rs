@@ -36,6 +36,8 @@ pub struct StackOptions {
     pub rate_limit: u32,
     pub body_limit: usize,
     pub cors_origins: Vec<String>,
+    /// auth-service's bcrypt cost: 4 keeps tests fast; races need longer hashes.
+    pub bcrypt_cost: u32,
 }
 
 impl Default for StackOptions {
@@ -49,6 +51,7 @@ impl Default for StackOptions {
             rate_limit: 1_000,
             body_limit: 1024 * 1024,
             cors_origins: Vec::new(),
+            bcrypt_cost: 4,
         }
     }
 }
@@ -108,6 +111,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     let mut auth_settings =
         auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
     auth_settings.revocation.retry_interval_ms = options.revocation_retry_ms;
+    auth_settings.passwords.bcrypt_cost = options.bcrypt_cost;
     let auth = Running::auth(auth_settings.clone(), &shutdown).await;
     let auth_url = format!("http://{}", auth.addr);
 

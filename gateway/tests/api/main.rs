@@ -13,4 +13,5 @@ mod inputs;
 mod instances;
 mod observability;
 mod openapi;
+mod races;
 mod replica;
