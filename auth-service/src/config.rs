@@ -106,7 +106,7 @@ pub struct TokenSettings {
     /// A session dies this long after login, however often it is refreshed.
     pub session_max_ttl_secs: u64,
     /// How long the previous refresh token of a session still gets the current pair, for
-    /// clients whose tabs or retries race (DESIGN §3).
+    /// clients whose tabs or retries race (docs/architecture.md).
     pub refresh_grace_secs: u64,
     /// PEM file (PKCS#8) of the key that signs new tokens. Its type picks the algorithm:
     /// Ed25519 → EdDSA, RSA → RS256, P-256 → ES256. `auth-service keygen` writes one.

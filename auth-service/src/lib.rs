@@ -1,7 +1,7 @@
 //! auth-service: users, passwords, sessions and signed tokens for the bookstore, over gRPC.
 //!
 //! Build it with [`Application::build`], serve it with [`Application::run_until_stopped`].
-//! The gRPC contract is `proto/bookstore/auth/v1/auth.proto`; the behaviour is DESIGN §2–5.
+//! The gRPC contract is `proto/bookstore/auth/v1/auth.proto`; the design is docs/architecture.md.
 
 pub mod accounts;
 pub mod caller;

@@ -1,5 +1,5 @@
 //! Logins and the life of a session: refresh rotation with its grace window and theft
-//! detection (DESIGN §3), logout, listing and revoking sessions.
+//! detection (docs/architecture.md, "The grace window for refresh"), logout, listing and revoking sessions.
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeDelta, Utc};
 use database::{AnyConnection, write_transaction};
@@ -135,7 +135,7 @@ impl AppState {
         }
     }
 
-    /// Exchanges a refresh token for a new pair (DESIGN §3).
+    /// Exchanges a refresh token for a new pair: rotation, the grace window, theft.
     ///
     /// # Errors
     /// [`AuthError::InvalidRefreshToken`] for an invalid, expired or dead token,

@@ -1,5 +1,5 @@
-//! Failed-login throttling per account and per account + client (DESIGN §5), counted in the
-//! auth database so that every auth-service instance shares it and login needs no Redis.
+//! Failed-login throttling per account and per account + client, counted in the auth database
+//! so that every auth-service instance shares it and login needs no Redis.
 //!
 //! An attempt is charged before its password is checked ([`reserve`]), in one transaction that
 //! counts and refuses at once: N concurrent guesses are judged at most `limit` times, however

@@ -1,4 +1,4 @@
-//! gateway: the bookstore's public HTTP API (DESIGN §5).
+//! gateway: the bookstore's public HTTP API (README, "The HTTP API"; docs/architecture.md).
 //!
 //! Every protected request is authenticated here, locally: the access token's signature is
 //! checked against auth-service's published keys and its revocation in the shared store, with

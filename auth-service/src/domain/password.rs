@@ -16,7 +16,7 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The configurable part of the password policy (DESIGN §5).
+/// The configurable part of the password policy (README, `passwords.*`).
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
     min_length: usize,

@@ -1,4 +1,4 @@
-//! Every route of the public API (DESIGN §5), registered once: actix serves them and utoipa
+//! Every route of the public API (the README's route table), registered once: actix serves them and utoipa
 //! documents them from the same declarations, so `/openapi.json` cannot drift from the code.
 
 pub mod admin;

@@ -3,7 +3,7 @@ use test_support::Backend;
 
 use crate::helpers::spawn_stack;
 
-/// Every route of DESIGN §5's table.
+/// Every route of the README's route table.
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/register"),
     ("post", "/api/auth/login"),
