@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use auth_service::accounts::Registration;
 use auth_service::keys::{KeyKind, write_new_key};
@@ -93,7 +94,7 @@ pub async fn spawn_app_with(backend: Backend, revocation: CheckSettings) -> Test
     books_settings.redis.timeout_ms = 2_000;
     books_settings.revocation = revocation;
     books_settings.auth.url = format!("http://{auth_addr}");
-    books_settings.auth.jwks_min_refetch_ms = 0;
+    books_settings.auth.jwks_min_refetch_ms = 100;
     let books_app = books_service::Application::build(books_settings.clone())
         .await
         .expect("books-service failed to start");
@@ -312,6 +313,12 @@ impl TestApp {
         let (_, running) = start_auth(self.auth_settings.clone()).await;
         self.auth_server = Some(running);
         self.auth = AuthServiceClient::new(channel(addr).await);
+        // A real rotation comes long after books-service last fetched the keys; without this
+        // wait the first token of the new key could fall within the minimum refetch interval.
+        tokio::time::sleep(Duration::from_millis(
+            self.books_settings.auth.jwks_min_refetch_ms,
+        ))
+        .await;
         new_key
     }
 }
