@@ -287,6 +287,29 @@ impl TestApp {
         self.books_db.url()
     }
 
+    /// Overwrites the stored ISBN and title of book `id` behind the service's back, through
+    /// the test's own connection: values that an older, laxer rule might have let in.
+    pub async fn store_directly(&self, id: &str, isbn: &str, title: &str) {
+        use books_service::db::schema::books;
+        use diesel::prelude::*;
+
+        let settings = database::DatabaseSettings {
+            url: Some(SecretString::from(self.books_database_url().to_owned())),
+            ..database::DatabaseSettings::default()
+        };
+        let database = database::Database::connect(&settings, "").unwrap();
+        let (id, isbn, title) = (id.to_owned(), isbn.to_owned(), title.to_owned());
+        let updated = database
+            .run(move |conn| -> Result<_, books_service::error::BooksError> {
+                Ok(diesel::update(books::table.find(id))
+                    .set((books::isbn.eq(isbn), books::title.eq(title)))
+                    .execute(conn)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(updated, 1, "no such book");
+    }
+
     /// Restarts auth-service at the same address with a new signing key, the old one still
     /// published; books-service keeps running.
     pub async fn rotate_auth_key(&mut self) -> PathBuf {
