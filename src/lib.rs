@@ -65,14 +65,35 @@ pub fn signing_key_path(data_dir: &Path) -> PathBuf {
     data_dir.join("signing-key.pem")
 }
 
+impl StackSettings {
+    /// Checks the three services' settings, so that a bad one stops the stack before anything
+    /// is created or started (each service checks its own again when it is built).
+    ///
+    /// # Errors
+    /// The first invalid key, named by its service.
+    pub fn validate(&self) -> Result<(), StackError> {
+        self.auth
+            .validate()
+            .map_err(|e| StackError::Auth(auth_service::StartupError::Settings(e)))?;
+        self.books
+            .validate()
+            .map_err(|e| StackError::Books(books_service::StartupError::Settings(e)))?;
+        self.gateway
+            .validate()
+            .map_err(|e| StackError::Gateway(gateway::StartupError::Settings(e)))?;
+        Ok(())
+    }
+}
+
 impl Stack {
     /// Creates the data folder and the signing key when missing, then builds the services
     /// around one shared in-process revocation store. Redis settings are ignored: in one
     /// process there is nothing to share it with.
     ///
     /// # Errors
-    /// An unusable data folder or a service that cannot start.
+    /// Invalid settings, an unusable data folder or a service that cannot start.
     pub async fn build(mut settings: StackSettings) -> Result<Self, StackError> {
+        settings.validate()?;
         let data_dir = settings.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StackError::DataDir {
             path: data_dir.clone(),

@@ -229,17 +229,26 @@ impl RevocationSettings {
 const YEAR_SECS: u64 = 365 * 24 * 3600;
 
 impl Settings {
-    /// Checks what serde cannot: ranges and non-empty values.
-    ///
-    /// # Errors
-    /// One line naming the first offending key and its allowed range.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Every numeric key as a `(key, value, min, max)` row: this service's own, then those of
+    /// the shared sections, which each check their own keys.
+    pub fn ranges(&self) -> Vec<(&'static str, u64, u64, u64)> {
         let t = &self.tokens;
         let p = &self.passwords;
         let l = &self.login_throttle;
-        check_ranges(&[
+        let mut ranges = vec![
+            ("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3_600),
             ("passwords.bcrypt_cost", p.bcrypt_cost.into(), 4, 31),
             ("passwords.min_length", p.min_length as u64, 1, 72),
+            // 0 means one per CPU; more than this many threads would only thrash.
+            (
+                "passwords.hashing_threads",
+                p.hashing_threads as u64,
+                0,
+                1_024,
+            ),
+            // Bounded so that a full queue still answers within minutes, and the semaphore
+            // (threads + queue permits) can be built.
+            ("passwords.hashing_queue", p.hashing_queue as u64, 0, 10_000),
             ("tokens.access_ttl_secs", t.access_ttl_secs, 1, 24 * 3600),
             (
                 "tokens.refresh_idle_ttl_secs",
@@ -254,7 +263,6 @@ impl Settings {
                 10 * YEAR_SECS,
             ),
             ("tokens.refresh_grace_secs", t.refresh_grace_secs, 0, 3600),
-            ("tokens.leeway_secs", t.leeway_secs, 0, 300),
             (
                 "login_throttle.client_max_failures",
                 l.client_max_failures.into(),
@@ -285,17 +293,24 @@ impl Settings {
                 10,
                 3_600_000,
             ),
-            (
-                "database.max_connections",
-                self.database.max_connections.into(),
-                1,
-                1_000,
-            ),
-        ])?;
-        if t.issuer.trim().is_empty() {
+        ];
+        // `tokens.leeway_secs` is the verifiers' key too: it is bounded where they bound it.
+        ranges.extend(t.verifier().ranges());
+        ranges.extend(self.database.ranges());
+        ranges.extend(self.redis.ranges());
+        ranges
+    }
+
+    /// Checks what serde cannot: ranges and non-empty values.
+    ///
+    /// # Errors
+    /// One line naming the first offending key and its allowed range.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ranges(&self.ranges())?;
+        if self.tokens.issuer.trim().is_empty() {
             return Err("tokens.issuer must not be empty".to_owned());
         }
-        if t.audience.trim().is_empty() {
+        if self.tokens.audience.trim().is_empty() {
             return Err("tokens.audience must not be empty".to_owned());
         }
         Ok(())
@@ -307,6 +322,7 @@ mod tests {
     use std::collections::HashMap;
 
     use service_support::{SettingsError, load_settings_from_map};
+    use test_support::{Bound, assert_bounds};
 
     use super::*;
 
@@ -354,6 +370,162 @@ mod tests {
                 .validate()
                 .unwrap_err()
                 .contains("passwords.bcrypt_cost")
+        );
+    }
+
+    #[test]
+    fn every_numeric_key_of_this_service_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric). The shared sections test their own keys.
+        let Settings {
+            listen_addr: _,
+            shutdown_grace_secs: _,
+            database: _,
+            redis: _,
+            tokens:
+                TokenSettings {
+                    issuer: _,
+                    audience: _,
+                    leeway_secs: _,
+                    access_ttl_secs: _,
+                    refresh_idle_ttl_secs: _,
+                    session_max_ttl_secs: _,
+                    refresh_grace_secs: _,
+                    signing_key_file: _,
+                    previous_key_files: _,
+                },
+            passwords:
+                PasswordSettings {
+                    bcrypt_cost: _,
+                    min_length: _,
+                    require_character_classes: _,
+                    hashing_threads: _,
+                    hashing_queue: _,
+                },
+            login_throttle:
+                ThrottleSettings {
+                    client_max_failures: _,
+                    client_window_secs: _,
+                    account_max_failures: _,
+                    account_window_secs: _,
+                },
+            revocation: RevocationSettings {
+                retry_interval_ms: _,
+            },
+            telemetry: _,
+        } = Settings::default();
+        let table: &[Bound<Settings>] = &[
+            (
+                "shutdown_grace_secs",
+                |s, v| s.shutdown_grace_secs = v,
+                0,
+                3_600,
+            ),
+            (
+                "tokens.leeway_secs",
+                |s, v| s.tokens.leeway_secs = v,
+                0,
+                300,
+            ),
+            (
+                "tokens.access_ttl_secs",
+                |s, v| s.tokens.access_ttl_secs = v,
+                1,
+                86_400,
+            ),
+            (
+                "tokens.refresh_idle_ttl_secs",
+                |s, v| s.tokens.refresh_idle_ttl_secs = v,
+                1,
+                10 * YEAR_SECS,
+            ),
+            (
+                "tokens.session_max_ttl_secs",
+                |s, v| s.tokens.session_max_ttl_secs = v,
+                1,
+                10 * YEAR_SECS,
+            ),
+            (
+                "tokens.refresh_grace_secs",
+                |s, v| s.tokens.refresh_grace_secs = v,
+                0,
+                3_600,
+            ),
+            (
+                "passwords.bcrypt_cost",
+                |s, v| s.passwords.bcrypt_cost = v.try_into().unwrap(),
+                4,
+                31,
+            ),
+            (
+                "passwords.min_length",
+                |s, v| s.passwords.min_length = v.try_into().unwrap(),
+                1,
+                72,
+            ),
+            (
+                "passwords.hashing_threads",
+                |s, v| s.passwords.hashing_threads = v.try_into().unwrap(),
+                0,
+                1_024,
+            ),
+            (
+                "passwords.hashing_queue",
+                |s, v| s.passwords.hashing_queue = v.try_into().unwrap(),
+                0,
+                10_000,
+            ),
+            (
+                "login_throttle.client_max_failures",
+                |s, v| s.login_throttle.client_max_failures = v.try_into().unwrap(),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_throttle.client_window_secs",
+                |s, v| s.login_throttle.client_window_secs = v,
+                1,
+                YEAR_SECS,
+            ),
+            (
+                "login_throttle.account_max_failures",
+                |s, v| s.login_throttle.account_max_failures = v.try_into().unwrap(),
+                1,
+                1_000_000,
+            ),
+            (
+                "login_throttle.account_window_secs",
+                |s, v| s.login_throttle.account_window_secs = v,
+                1,
+                YEAR_SECS,
+            ),
+            (
+                "revocation.retry_interval_ms",
+                |s, v| s.revocation.retry_interval_ms = v,
+                10,
+                3_600_000,
+            ),
+        ];
+        assert_bounds(&Settings::default(), Settings::validate, table);
+    }
+
+    #[test]
+    fn the_shared_sections_are_range_checked_by_their_own_rows() {
+        let settings = Settings::default();
+        let ranges = settings.ranges();
+        let shared = [
+            settings.database.ranges().to_vec(),
+            settings.redis.ranges().to_vec(),
+            settings.tokens.verifier().ranges().to_vec(),
+        ];
+        for row in shared.iter().flatten() {
+            assert!(ranges.contains(row), "{} is not checked", row.0);
+        }
+        let mut zero_timeout = Settings::default();
+        zero_timeout.database.connection_timeout_ms = 0;
+        assert_eq!(
+            zero_timeout.validate(),
+            Err("database.connection_timeout_ms = 0 is out of range 1..=60000".to_owned())
         );
     }
 }

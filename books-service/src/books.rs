@@ -5,7 +5,7 @@ use database::write_transaction;
 
 use crate::caller::Caller;
 use crate::db::books::{self, Book};
-use crate::domain::{BookFields, Field, FieldInput, ListQuery, apply};
+use crate::domain::{BookChanges, BookFields, Field, FieldInput, ListQuery};
 use crate::error::{BooksError, FieldErrors};
 use crate::state::AppState;
 
@@ -85,10 +85,11 @@ impl AppState {
     }
 
     /// Takes over the `fields` of `change` (all of them when empty), if the book is the
-    /// caller's and, when `expected_version` is non-zero, still at that version.
+    /// caller's and, when `expected_version` is non-zero, still at that version. Only the named
+    /// fields are validated and written; the others keep their stored values verbatim.
     ///
     /// # Errors
-    /// Invalid fields or mask, [`BooksError::NotFound`], [`BooksError::StaleVersion`].
+    /// Invalid named fields or mask, [`BooksError::NotFound`], [`BooksError::StaleVersion`].
     pub async fn update_book(
         &self,
         caller: &Caller,
@@ -108,9 +109,9 @@ impl AppState {
                     let book = books::find_owned_for_update(conn, &id, &owner)?
                         .ok_or(BooksError::NotFound)?;
                     check_version(&book, expected_version)?;
-                    let updated = apply(&book.fields(), &change, &fields)?;
+                    let changes = BookChanges::parse(&change, &fields)?;
                     let now = Utc::now().naive_utc();
-                    if !books::update_if_version(conn, &id, book.version, &updated, now)? {
+                    if !books::update_if_version(conn, &book, &changes, now)? {
                         return Err(BooksError::StaleVersion {
                             current: book.version + 1,
                         });

@@ -88,12 +88,11 @@ impl Settings {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    /// Checks what serde cannot: ranges and non-empty values.
-    ///
-    /// # Errors
-    /// One line naming the first offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        check_ranges(&[
+    /// Every numeric key as a `(key, value, min, max)` row: this service's own, then those of
+    /// the shared sections, which each check their own keys.
+    pub fn ranges(&self) -> Vec<(&'static str, u64, u64, u64)> {
+        let mut ranges = vec![
+            ("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3_600),
             ("auth.timeout_ms", self.auth.timeout_ms, 10, 60_000),
             (
                 "auth.jwks_refresh_secs",
@@ -101,21 +100,28 @@ impl Settings {
                 1,
                 86_400,
             ),
+            // Tokens naming unknown keys are free to forge: each may cause a fetch at most this
+            // often, so that they cannot turn into one call to auth-service per request.
             (
                 "auth.jwks_min_refetch_ms",
                 self.auth.jwks_min_refetch_ms,
-                0,
+                100,
                 3_600_000,
             ),
-            ("tokens.leeway_secs", self.tokens.leeway_secs, 0, 300),
-            self.revocation.budget_range(),
-            (
-                "database.max_connections",
-                self.database.max_connections.into(),
-                1,
-                1_000,
-            ),
-        ])?;
+        ];
+        ranges.extend(self.database.ranges());
+        ranges.extend(self.redis.ranges());
+        ranges.extend(self.revocation.ranges());
+        ranges.extend(self.tokens.ranges());
+        ranges
+    }
+
+    /// Checks what serde cannot: ranges and non-empty values.
+    ///
+    /// # Errors
+    /// One line naming the first offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ranges(&self.ranges())?;
         if !(self.auth.url.starts_with("http://") || self.auth.url.starts_with("https://")) {
             return Err(format!(
                 "auth.url = {:?} must start with http:// or https://",
@@ -131,8 +137,74 @@ mod tests {
     use std::collections::HashMap;
 
     use service_support::load_settings_from_map;
+    use test_support::{Bound, assert_bounds};
 
     use super::*;
+
+    #[test]
+    fn every_numeric_key_of_this_service_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric). The shared sections test their own keys.
+        let Settings {
+            listen_addr: _,
+            shutdown_grace_secs: _,
+            database: _,
+            redis: _,
+            revocation: _,
+            auth:
+                AuthSettings {
+                    url: _,
+                    timeout_ms: _,
+                    jwks_refresh_secs: _,
+                    jwks_min_refetch_ms: _,
+                },
+            tokens: _,
+            telemetry: _,
+        } = Settings::default();
+        let table: &[Bound<Settings>] = &[
+            (
+                "shutdown_grace_secs",
+                |s, v| s.shutdown_grace_secs = v,
+                0,
+                3_600,
+            ),
+            ("auth.timeout_ms", |s, v| s.auth.timeout_ms = v, 10, 60_000),
+            (
+                "auth.jwks_refresh_secs",
+                |s, v| s.auth.jwks_refresh_secs = v,
+                1,
+                86_400,
+            ),
+            (
+                "auth.jwks_min_refetch_ms",
+                |s, v| s.auth.jwks_min_refetch_ms = v,
+                100,
+                3_600_000,
+            ),
+        ];
+        assert_bounds(&Settings::default(), Settings::validate, table);
+    }
+
+    #[test]
+    fn the_shared_sections_are_range_checked_by_their_own_rows() {
+        let settings = Settings::default();
+        let ranges = settings.ranges();
+        let shared = [
+            settings.database.ranges().to_vec(),
+            settings.redis.ranges().to_vec(),
+            settings.revocation.ranges().to_vec(),
+            settings.tokens.ranges().to_vec(),
+        ];
+        for row in shared.iter().flatten() {
+            assert!(ranges.contains(row), "{} is not checked", row.0);
+        }
+        let mut zero_timeout = Settings::default();
+        zero_timeout.database.connection_timeout_ms = 0;
+        assert_eq!(
+            zero_timeout.validate(),
+            Err("database.connection_timeout_ms = 0 is out of range 1..=60000".to_owned())
+        );
+    }
 
     #[test]
     fn environment_variables_override_defaults_and_typos_fail() {

@@ -148,19 +148,18 @@ impl Settings {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    /// Checks what serde cannot: ranges and well-formed URLs.
-    ///
-    /// # Errors
-    /// One line naming the first offending key.
-    pub fn validate(&self) -> Result<(), String> {
-        check_ranges(&[
+    /// Every numeric key as a `(key, value, min, max)` row: this service's own, then those of
+    /// the shared sections, which each check their own keys.
+    pub fn ranges(&self) -> Vec<(&'static str, u64, u64, u64)> {
+        let mut ranges = vec![
+            ("workers", self.workers as u64, 0, 1_024),
+            ("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3_600),
             (
                 "body_limit_bytes",
                 self.body_limit_bytes as u64,
                 1_024,
                 64 * 1024 * 1024,
             ),
-            ("workers", self.workers as u64, 0, 1_024),
             ("auth.timeout_ms", self.auth.timeout_ms, 10, 60_000),
             (
                 "auth.jwks_refresh_secs",
@@ -168,14 +167,15 @@ impl Settings {
                 1,
                 86_400,
             ),
+            // Tokens naming unknown keys are free to forge: each may cause a fetch at most this
+            // often, so that they cannot turn into one call to auth-service per request.
             (
                 "auth.jwks_min_refetch_ms",
                 self.auth.jwks_min_refetch_ms,
-                0,
+                100,
                 3_600_000,
             ),
             ("books.timeout_ms", self.books.timeout_ms, 10, 60_000),
-            self.revocation.budget_range(),
             (
                 "auth_rate_limit.max_requests",
                 self.auth_rate_limit.max_requests.into(),
@@ -188,7 +188,26 @@ impl Settings {
                 1,
                 86_400,
             ),
-        ])?;
+            // Browsers cap it lower still (Chromium at two hours).
+            (
+                "cors.max_age_secs",
+                self.cors.max_age_secs as u64,
+                0,
+                86_400,
+            ),
+        ];
+        ranges.extend(self.redis.ranges());
+        ranges.extend(self.revocation.ranges());
+        ranges.extend(self.tokens.ranges());
+        ranges
+    }
+
+    /// Checks what serde cannot: ranges and well-formed URLs.
+    ///
+    /// # Errors
+    /// One line naming the first offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ranges(&self.ranges())?;
         for (key, url) in [("auth.url", &self.auth.url), ("books.url", &self.books.url)] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(format!(
@@ -197,5 +216,130 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use test_support::{Bound, assert_bounds};
+
+    use super::*;
+
+    #[test]
+    fn every_numeric_key_of_this_service_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric). The shared sections test their own keys.
+        let Settings {
+            listen_addr: _,
+            workers: _,
+            shutdown_grace_secs: _,
+            body_limit_bytes: _,
+            trust_forwarded_for: _,
+            redis: _,
+            revocation: _,
+            revocation_fail_open: _,
+            auth:
+                AuthUpstream {
+                    url: _,
+                    timeout_ms: _,
+                    jwks_refresh_secs: _,
+                    jwks_min_refetch_ms: _,
+                },
+            books:
+                BooksUpstream {
+                    url: _,
+                    timeout_ms: _,
+                },
+            tokens: _,
+            auth_rate_limit:
+                RateLimitSettings {
+                    max_requests: _,
+                    window_secs: _,
+                },
+            cors:
+                CorsSettings {
+                    allowed_origins: _,
+                    max_age_secs: _,
+                },
+            telemetry: _,
+        } = Settings::default();
+        let table: &[Bound<Settings>] = &[
+            (
+                "workers",
+                |s, v| s.workers = v.try_into().unwrap(),
+                0,
+                1_024,
+            ),
+            (
+                "shutdown_grace_secs",
+                |s, v| s.shutdown_grace_secs = v,
+                0,
+                3_600,
+            ),
+            (
+                "body_limit_bytes",
+                |s, v| s.body_limit_bytes = v.try_into().unwrap(),
+                1_024,
+                64 * 1024 * 1024,
+            ),
+            ("auth.timeout_ms", |s, v| s.auth.timeout_ms = v, 10, 60_000),
+            (
+                "auth.jwks_refresh_secs",
+                |s, v| s.auth.jwks_refresh_secs = v,
+                1,
+                86_400,
+            ),
+            (
+                "auth.jwks_min_refetch_ms",
+                |s, v| s.auth.jwks_min_refetch_ms = v,
+                100,
+                3_600_000,
+            ),
+            (
+                "books.timeout_ms",
+                |s, v| s.books.timeout_ms = v,
+                10,
+                60_000,
+            ),
+            (
+                "auth_rate_limit.max_requests",
+                |s, v| s.auth_rate_limit.max_requests = v.try_into().unwrap(),
+                1,
+                1_000_000,
+            ),
+            (
+                "auth_rate_limit.window_secs",
+                |s, v| s.auth_rate_limit.window_secs = v,
+                1,
+                86_400,
+            ),
+            (
+                "cors.max_age_secs",
+                |s, v| s.cors.max_age_secs = v.try_into().unwrap(),
+                0,
+                86_400,
+            ),
+        ];
+        assert_bounds(&Settings::default(), Settings::validate, table);
+    }
+
+    #[test]
+    fn the_shared_sections_are_range_checked_by_their_own_rows() {
+        let settings = Settings::default();
+        let ranges = settings.ranges();
+        let shared = [
+            settings.redis.ranges().to_vec(),
+            settings.revocation.ranges().to_vec(),
+            settings.tokens.ranges().to_vec(),
+        ];
+        for row in shared.iter().flatten() {
+            assert!(ranges.contains(row), "{} is not checked", row.0);
+        }
+        let mut zero_timeout = Settings::default();
+        zero_timeout.redis.timeout_ms = 0;
+        assert_eq!(
+            zero_timeout.validate(),
+            Err("redis.timeout_ms = 0 is out of range 1..=60000".to_owned())
+        );
     }
 }

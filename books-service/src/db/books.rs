@@ -3,9 +3,10 @@ use database::AnyConnection;
 use diesel::prelude::*;
 
 use super::schema::books;
-use crate::domain::{BookFields, Isbn, ListQuery};
+use crate::domain::{BookChanges, BookFields, Isbn, ListQuery, search_text};
 
-/// A stored book.
+/// A stored book, exactly as stored: values written under an earlier, laxer rule (an ISBN
+/// that no longer parses) are kept and returned verbatim.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = books)]
 pub struct Book {
@@ -22,21 +23,7 @@ pub struct Book {
     pub updated_at: NaiveDateTime,
 }
 
-impl Book {
-    /// The editable fields, as stored (they were valid when written).
-    pub fn fields(&self) -> BookFields {
-        BookFields {
-            title: self.title.clone(),
-            author: self.author.clone(),
-            publisher: self.publisher.clone(),
-            isbn: self.isbn.as_deref().and_then(|isbn| Isbn::parse(isbn).ok()),
-            price_cents: self.price_cents,
-            published_year: self.published_year,
-        }
-    }
-}
-
-/// The columns a create or an update writes.
+/// The columns a create writes.
 #[derive(AsChangeset, Insertable)]
 #[diesel(table_name = books, treat_none_as_null = true)]
 struct Columns<'a> {
@@ -114,20 +101,64 @@ pub fn find_owned_for_update(
     }
 }
 
-/// Writes `fields` if the book is still at `version`; returns whether it was.
+/// The columns an update writes: only those of the changed fields (`None` is skipped, so a
+/// column the update does not name keeps its stored value), and the search text when the title
+/// or the author changes.
+#[derive(AsChangeset)]
+#[diesel(table_name = books)]
+struct Changes<'a> {
+    title: Option<&'a str>,
+    author: Option<&'a str>,
+    publisher: Option<Option<&'a str>>,
+    isbn: Option<Option<&'a str>>,
+    price_cents: Option<i64>,
+    published_year: Option<Option<i32>>,
+    search_text: Option<String>,
+    updated_at: NaiveDateTime,
+}
+
+impl<'a> Changes<'a> {
+    fn new(current: &Book, changes: &'a BookChanges, now: NaiveDateTime) -> Self {
+        let search_text = (changes.title.is_some() || changes.author.is_some()).then(|| {
+            search_text(
+                changes.title.as_deref().unwrap_or(&current.title),
+                changes.author.as_deref().unwrap_or(&current.author),
+            )
+        });
+        Self {
+            title: changes.title.as_deref(),
+            author: changes.author.as_deref(),
+            publisher: changes.publisher.as_ref().map(Option::as_deref),
+            isbn: changes
+                .isbn
+                .as_ref()
+                .map(|isbn| isbn.as_ref().map(Isbn::as_str)),
+            price_cents: changes.price_cents,
+            published_year: changes.published_year,
+            search_text,
+            updated_at: now,
+        }
+    }
+}
+
+/// Writes `changes` to `current` if the book is still at `current`'s version; returns whether
+/// it was.
 pub fn update_if_version(
     conn: &mut AnyConnection,
-    id: &str,
-    version: i64,
-    fields: &BookFields,
+    current: &Book,
+    changes: &BookChanges,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(books::table.find(id).filter(books::version.eq(version)))
-        .set((
-            Columns::new(fields, now),
-            books::version.eq(books::version + 1),
-        ))
-        .execute(conn)?;
+    let updated = diesel::update(
+        books::table
+            .find(&current.id)
+            .filter(books::version.eq(current.version)),
+    )
+    .set((
+        Changes::new(current, changes, now),
+        books::version.eq(books::version + 1),
+    ))
+    .execute(conn)?;
     Ok(updated == 1)
 }
 

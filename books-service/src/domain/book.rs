@@ -102,45 +102,68 @@ impl BookFields {
         }
     }
 
-    /// The fields as a client would send them back.
-    pub fn to_input(&self) -> FieldInput {
-        FieldInput {
-            title: self.title.clone(),
-            author: self.author.clone(),
-            publisher: self.publisher.clone(),
-            isbn: self.isbn.as_ref().map(|isbn| isbn.as_str().to_owned()),
-            price_cents: self.price_cents,
-            published_year: self.published_year,
-        }
-    }
-
     /// Lower-cased title and author: what free-text search looks in.
     pub fn search_text(&self) -> String {
-        format!("{}\n{}", self.title, self.author).to_lowercase()
+        search_text(&self.title, &self.author)
     }
 }
 
-/// `current` with the `fields` of `change` taken over, then validated as a whole.
-///
-/// # Errors
-/// One message per invalid field of the result.
-pub fn apply(
-    current: &BookFields,
-    change: &FieldInput,
-    fields: &[Field],
-) -> Result<BookFields, FieldErrors> {
-    let mut merged = current.to_input();
-    for field in fields {
-        match field {
-            Field::Title => merged.title.clone_from(&change.title),
-            Field::Author => merged.author.clone_from(&change.author),
-            Field::Publisher => merged.publisher.clone_from(&change.publisher),
-            Field::Isbn => merged.isbn.clone_from(&change.isbn),
-            Field::PriceCents => merged.price_cents = change.price_cents,
-            Field::PublishedYear => merged.published_year = change.published_year,
+/// What free-text search looks in: the lower-cased title and author.
+pub fn search_text(title: &str, author: &str) -> String {
+    format!("{title}\n{author}").to_lowercase()
+}
+
+/// The fields an update names, each validated; `None` leaves a field as it is stored, under
+/// whatever rule it was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookChanges {
+    pub title: Option<String>,
+    pub author: Option<String>,
+    /// `Some(None)` clears the publisher.
+    pub publisher: Option<Option<String>>,
+    /// `Some(None)` clears the ISBN.
+    pub isbn: Option<Option<Isbn>>,
+    pub price_cents: Option<i64>,
+    /// `Some(None)` clears the year.
+    pub published_year: Option<Option<i32>>,
+}
+
+impl BookChanges {
+    /// Validates the `fields` of `change`, and only those: a stored value the update does not
+    /// name is neither checked against today's rules nor rewritten.
+    ///
+    /// # Errors
+    /// One message per invalid named field.
+    pub fn parse(change: &FieldInput, fields: &[Field]) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut changes = Self::default();
+        // In the order of `Field::ALL`, each once, however the mask lists them.
+        for field in Field::ALL.into_iter().filter(|f| fields.contains(f)) {
+            match field {
+                Field::Title => {
+                    changes.title = errors.check("title", required_text(&change.title));
+                }
+                Field::Author => {
+                    changes.author = errors.check("author", required_text(&change.author));
+                }
+                Field::Publisher => {
+                    changes.publisher =
+                        errors.check("publisher", optional_text(change.publisher.as_deref()));
+                }
+                Field::Isbn => {
+                    changes.isbn = errors.check("isbn", optional_isbn(change.isbn.as_deref()));
+                }
+                Field::PriceCents => {
+                    changes.price_cents = errors.check("price_cents", price(change.price_cents));
+                }
+                Field::PublishedYear => {
+                    changes.published_year =
+                        errors.check("published_year", year(change.published_year));
+                }
+            }
         }
+        errors.into_result().map(|()| changes)
     }
-    BookFields::parse(&merged)
 }
 
 fn required_text(raw: &str) -> Result<String, String> {
@@ -245,24 +268,37 @@ mod tests {
     }
 
     #[test]
-    fn applying_a_change_touches_only_the_named_fields() {
-        let current = BookFields::parse(&input()).unwrap();
+    fn a_change_holds_only_the_named_fields_each_validated() {
         let change = FieldInput {
             title: "Dune Messiah".to_owned(),
             publisher: None,
+            isbn: Some("123".to_owned()),
             price_cents: 1299,
             ..FieldInput::default()
         };
-        let updated = apply(&current, &change, &[Field::Title, Field::PriceCents]).unwrap();
+        let changes = BookChanges::parse(&change, &[Field::PriceCents, Field::Title]).unwrap();
         assert_eq!(
-            (updated.title.as_str(), updated.price_cents),
-            ("Dune Messiah", 1299)
+            changes,
+            BookChanges {
+                title: Some("Dune Messiah".to_owned()),
+                price_cents: Some(1299),
+                ..BookChanges::default()
+            },
+            "the invalid ISBN and the empty author are not named, so not checked"
         );
-        assert_eq!(updated.author, current.author);
-        let cleared = apply(&current, &change, &[Field::Isbn]).unwrap();
+        let cleared = BookChanges::parse(&change, &[Field::Publisher]).unwrap();
         assert_eq!(
-            cleared.isbn, None,
+            cleared.publisher,
+            Some(None),
             "a named field that is absent is cleared"
         );
+        let errors = BookChanges::parse(&change, &[Field::Isbn, Field::Author, Field::Isbn])
+            .unwrap_err()
+            .into_status();
+        let fields: Vec<String> = grpc_conventions::field_violations(&errors)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, ["author", "isbn"], "each named field once");
     }
 }

@@ -4,6 +4,6 @@ mod book;
 mod isbn;
 mod listing;
 
-pub use book::{BookFields, Field, FieldInput, apply};
+pub use book::{BookChanges, BookFields, Field, FieldInput, search_text};
 pub use isbn::Isbn;
 pub use listing::ListQuery;

@@ -37,6 +37,44 @@ both_backends! {
         assert_eq!(app.delete(&ada, &created.id, 0).await.unwrap_err().code(), Code::NotFound);
     }
 
+    async fn stored_values_that_no_longer_validate_are_returned_and_kept_verbatim(backend) {
+        let app = spawn_app(backend).await;
+        let user = app.user("archivist").await;
+        let created = app.create(&user, pb::Book { isbn: Some("0-441-17271-7".to_owned()), ..book("Dune", "Frank Herbert") }).await.unwrap();
+        // A wrong check digit, and a control character: what an older, laxer rule let in.
+        let (old_isbn, old_title) = ("0-441-17271-0", "Dune\u{7}");
+        app.store_directly(&created.id, old_isbn, old_title).await;
+
+        let stored = app.get(&user, &created.id).await.unwrap();
+        assert_eq!((stored.isbn.as_deref(), stored.title.as_str()), (Some(old_isbn), old_title), "returned as stored");
+
+        let change = pb::Book { id: created.id.clone(), price_cents: 1299, ..pb::Book::default() };
+        let updated = app.update(&user, change, &["price_cents"], stored.version).await.unwrap();
+        assert_eq!((updated.price_cents, updated.version), (1299, stored.version + 1));
+        assert_eq!((updated.isbn.as_deref(), updated.title.as_str()), (Some(old_isbn), old_title), "fields outside the mask are not rewritten");
+        assert_eq!(app.get(&user, &created.id).await.unwrap(), updated);
+    }
+
+    async fn an_update_that_sets_the_isbn_validates_it(backend) {
+        let app = spawn_app(backend).await;
+        let user = app.user("cataloguer").await;
+        let created = app.create(&user, book("Dune", "Frank Herbert")).await.unwrap();
+        app.store_directly(&created.id, "0-441-17271-0", "Dune").await;
+        let whole = |isbn: &str| pb::Book { id: created.id.clone(), isbn: Some(isbn.to_owned()), ..book("Dune", "Frank Herbert") };
+
+        let refused = app.update(&user, whole("0-441-17271-0"), &[], 0).await.unwrap_err();
+        let refused_by_mask = app.update(&user, whole("123"), &["isbn"], 0).await.unwrap_err();
+
+        for status in [&refused, &refused_by_mask] {
+            assert_eq!(status.code(), Code::InvalidArgument);
+            let fields: Vec<String> = grpc_conventions::field_violations(status).into_iter().map(|(field, _)| field).collect();
+            assert_eq!(fields, ["isbn"]);
+        }
+        assert_eq!(app.get(&user, &created.id).await.unwrap().isbn.as_deref(), Some("0-441-17271-0"), "nothing written");
+        let replaced = app.update(&user, whole("0-441-17271-7"), &[], 0).await.unwrap();
+        assert_eq!(replaced.isbn.as_deref(), Some("9780441172719"), "a valid ISBN is stored normalised");
+    }
+
     async fn another_users_book_looks_missing_and_stays_unchanged(backend) {
         let app = spawn_app(backend).await;
         let owner = app.user("owner").await;

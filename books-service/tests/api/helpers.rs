@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use auth_service::accounts::Registration;
 use auth_service::keys::{KeyKind, write_new_key};
@@ -93,7 +94,7 @@ pub async fn spawn_app_with(backend: Backend, revocation: CheckSettings) -> Test
     books_settings.redis.timeout_ms = 2_000;
     books_settings.revocation = revocation;
     books_settings.auth.url = format!("http://{auth_addr}");
-    books_settings.auth.jwks_min_refetch_ms = 0;
+    books_settings.auth.jwks_min_refetch_ms = 100;
     let books_app = books_service::Application::build(books_settings.clone())
         .await
         .expect("books-service failed to start");
@@ -286,6 +287,29 @@ impl TestApp {
         self.books_db.url()
     }
 
+    /// Overwrites the stored ISBN and title of book `id` behind the service's back, through
+    /// the test's own connection: values that an older, laxer rule might have let in.
+    pub async fn store_directly(&self, id: &str, isbn: &str, title: &str) {
+        use books_service::db::schema::books;
+        use diesel::prelude::*;
+
+        let settings = database::DatabaseSettings {
+            url: Some(SecretString::from(self.books_database_url().to_owned())),
+            ..database::DatabaseSettings::default()
+        };
+        let database = database::Database::connect(&settings, "").unwrap();
+        let (id, isbn, title) = (id.to_owned(), isbn.to_owned(), title.to_owned());
+        let updated = database
+            .run(move |conn| -> Result<_, books_service::error::BooksError> {
+                Ok(diesel::update(books::table.find(id))
+                    .set((books::isbn.eq(isbn), books::title.eq(title)))
+                    .execute(conn)?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(updated, 1, "no such book");
+    }
+
     /// Restarts auth-service at the same address with a new signing key, the old one still
     /// published; books-service keeps running.
     pub async fn rotate_auth_key(&mut self) -> PathBuf {
@@ -312,6 +336,12 @@ impl TestApp {
         let (_, running) = start_auth(self.auth_settings.clone()).await;
         self.auth_server = Some(running);
         self.auth = AuthServiceClient::new(channel(addr).await);
+        // A real rotation comes long after books-service last fetched the keys; without this
+        // wait the first token of the new key could fall within the minimum refetch interval.
+        tokio::time::sleep(Duration::from_millis(
+            self.books_settings.auth.jwks_min_refetch_ms,
+        ))
+        .await;
         new_key
     }
 }

@@ -35,6 +35,26 @@ impl DatabaseSettings {
     pub fn connection_timeout(&self) -> Duration {
         Duration::from_millis(self.connection_timeout_ms)
     }
+
+    /// The `(key, value, min, max)` rows of the numeric keys, for the service's range checks
+    /// (`service_support::check_ranges`). r2d2 panics on a pool of 0 connections and on a zero
+    /// timeout; waiting more than a minute for a connection answers no request in time.
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 2] {
+        [
+            (
+                "database.max_connections",
+                self.max_connections.into(),
+                1,
+                1_000,
+            ),
+            (
+                "database.connection_timeout_ms",
+                self.connection_timeout_ms,
+                1,
+                60_000,
+            ),
+        ]
+    }
 }
 
 type Pool = r2d2::Pool<ConnectionManager>;
@@ -171,5 +191,43 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         std::thread::panicking() || conn.is_broken()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use service_support::check_ranges;
+    use test_support::{Bound, assert_bounds};
+
+    use super::*;
+
+    #[test]
+    fn every_numeric_key_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric).
+        let DatabaseSettings {
+            url: _,
+            max_connections: _,
+            connection_timeout_ms: _,
+        } = DatabaseSettings::default();
+        let table: &[Bound<DatabaseSettings>] = &[
+            (
+                "database.max_connections",
+                |s, v| s.max_connections = v.try_into().unwrap(),
+                1,
+                1_000,
+            ),
+            (
+                "database.connection_timeout_ms",
+                |s, v| s.connection_timeout_ms = v,
+                1,
+                60_000,
+            ),
+        ];
+        assert_bounds(
+            &DatabaseSettings::default(),
+            |s| check_ranges(&s.ranges()),
+            table,
+        );
     }
 }

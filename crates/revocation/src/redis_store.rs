@@ -37,6 +37,13 @@ impl RedisSettings {
         Duration::from_millis(self.timeout_ms)
     }
 
+    /// The `(key, value, min, max)` rows of the numeric keys, for the service's range checks:
+    /// a zero timeout would fail every command, and a bound above a minute bounds nothing a
+    /// request could wait for.
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 1] {
+        [("redis.timeout_ms", self.timeout_ms, 1, 60_000)]
+    }
+
     /// A connection to `url` (none without a URL) that connects lazily, bounds each command by
     /// the timeout, and reconnects by itself after an outage.
     ///
@@ -281,6 +288,24 @@ mod tests {
     #[tokio::test]
     async fn a_store_answers_only_after_a_reseed() {
         contract::a_store_answers_only_after_a_reseed(&store()).await;
+    }
+
+    #[test]
+    fn every_numeric_key_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric).
+        let RedisSettings {
+            url: _,
+            key_prefix: _,
+            timeout_ms: _,
+        } = RedisSettings::default();
+        let table: &[test_support::Bound<RedisSettings>] =
+            &[("redis.timeout_ms", |s, v| s.timeout_ms = v, 1, 60_000)];
+        test_support::assert_bounds(
+            &RedisSettings::default(),
+            |s| service_support::check_ranges(&s.ranges()),
+            table,
+        );
     }
 
     #[tokio::test]

@@ -38,15 +38,16 @@ impl CheckSettings {
         Duration::from_millis(self.staleness_budget_ms)
     }
 
-    /// The allowed range of the budget, for the service's range checks: below 100 ms a healthy
-    /// replica would have no time for its round trips, above an hour it would not be a bound.
-    pub fn budget_range(&self) -> (&'static str, u64, u64, u64) {
-        (
+    /// The `(key, value, min, max)` rows of the numeric keys, for the service's range checks:
+    /// below 100 ms a healthy replica would have no time for its round trips, above an hour
+    /// the budget would not be a bound.
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 1] {
+        [(
             "revocation.staleness_budget_ms",
             self.staleness_budget_ms,
             100,
             3_600_000,
-        )
+        )]
     }
 }
 
@@ -372,6 +373,27 @@ mod tests {
             assert!(Instant::now() < deadline, "never happened: {what}");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[test]
+    fn every_numeric_key_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric).
+        let CheckSettings {
+            mode: _,
+            staleness_budget_ms: _,
+        } = CheckSettings::default();
+        let table: &[test_support::Bound<CheckSettings>] = &[(
+            "revocation.staleness_budget_ms",
+            |s, v| s.staleness_budget_ms = v,
+            100,
+            3_600_000,
+        )];
+        test_support::assert_bounds(
+            &CheckSettings::default(),
+            |s| service_support::check_ranges(&s.ranges()),
+            table,
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! What the services' integration tests share: a fresh database per test on either backend,
 //! the local Redis with a key namespace per test, a TCP proxy that can cut a connection on
-//! demand, and tracing output on request.
+//! demand, tracing output on request, and a table-driven check of settings ranges.
 //!
 //! Missing infrastructure fails the test with one sentence saying what to start: a test never
 //! skips. `TEST_DATABASE_URL` (an administrative PostgreSQL URL, default
@@ -9,11 +9,13 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod bounds;
 mod chaos;
 mod database;
 mod schema;
 mod tracing_once;
 
+pub use bounds::{Bound, assert_bounds};
 pub use chaos::ChaosProxy;
 pub use database::{Backend, TestDatabase};
 pub use schema::SchemaShape;

@@ -62,6 +62,14 @@ impl Default for VerifierSettings {
     }
 }
 
+impl VerifierSettings {
+    /// The `(key, value, min, max)` rows of the numeric keys, for the service's range checks:
+    /// more than five minutes of tolerated skew would stretch every token's life noticeably.
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 1] {
+        [("tokens.leeway_secs", self.leeway_secs, 0, 300)]
+    }
+}
+
 /// Checks tokens against a [`KeySet`] with fixed expectations.
 #[derive(Clone)]
 pub struct Verifier {
@@ -176,6 +184,24 @@ mod tests {
 
     use super::*;
     use crate::unix_now;
+
+    #[test]
+    fn every_numeric_key_is_range_checked() {
+        // Every field by name, without `..`: a new key fails to compile here until it has a row
+        // below (or is not numeric).
+        let VerifierSettings {
+            issuer: _,
+            audience: _,
+            leeway_secs: _,
+        } = VerifierSettings::default();
+        let table: &[test_support::Bound<VerifierSettings>] =
+            &[("tokens.leeway_secs", |s, v| s.leeway_secs = v, 0, 300)];
+        test_support::assert_bounds(
+            &VerifierSettings::default(),
+            |s| service_support::check_ranges(&s.ranges()),
+            table,
+        );
+    }
 
     struct Signer {
         key: EncodingKey,

@@ -146,7 +146,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     gateway_settings.redis.timeout_ms = 1_000;
     gateway_settings.revocation = options.revocation;
     gateway_settings.auth.url = auth_url;
-    gateway_settings.auth.jwks_min_refetch_ms = 0;
+    gateway_settings.auth.jwks_min_refetch_ms = 100;
     gateway_settings.books.url = books_url.clone();
     gateway_settings.auth_rate_limit.max_requests = options.rate_limit;
     gateway_settings.cors.allowed_origins = options.cors_origins;
