@@ -24,8 +24,8 @@ pub struct Book {
 }
 
 /// The columns a create writes.
-#[derive(AsChangeset, Insertable)]
-#[diesel(table_name = books, treat_none_as_null = true)]
+#[derive(Insertable)]
+#[diesel(table_name = books)]
 struct Columns<'a> {
     title: &'a str,
     author: &'a str,
