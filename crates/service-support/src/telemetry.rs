@@ -1,3 +1,5 @@
+use std::io::IsTerminal;
+
 use serde::Deserialize;
 use tracing_subscriber::{EnvFilter, fmt};
 
@@ -5,7 +7,7 @@ use tracing_subscriber::{EnvFilter, fmt};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
-    /// Human-readable lines, for a terminal.
+    /// Human-readable lines; coloured only on a terminal, and never with `NO_COLOR` set.
     #[default]
     Text,
     /// One JSON object per line, for log collectors.
@@ -42,9 +44,35 @@ pub fn init_telemetry(
         Ok(from_env) if !from_env.is_empty() => EnvFilter::try_new(from_env)?,
         _ => EnvFilter::try_new(&settings.log_filter)?,
     };
-    let builder = fmt().with_env_filter(filter).with_target(true);
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_ansi(colour(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     match settings.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    }
+}
+
+/// Whether text logs written where `on_terminal` says may carry colour codes: only for a person
+/// at a terminal, and not when they asked for none (`NO_COLOR` set and not empty, as
+/// <https://no-color.org> defines it). A file or a pipe gets plain text.
+fn colour(on_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    on_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_never_with_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
     }
 }
