@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 pub struct StackSettings {
     pub data_dir: PathBuf,
     pub host: IpAddr,
-    pub http_port: u16,
-    pub auth_port: u16,
-    pub books_port: u16,
+    /// `None`: the port's default (see [`Port::default_number`]).
+    pub http_port: Option<u16>,
+    pub auth_port: Option<u16>,
+    pub books_port: Option<u16>,
     pub auth: auth_service::Settings,
     pub books: books_service::Settings,
     pub gateway: gateway::Settings,
@@ -43,6 +44,58 @@ pub enum StackError {
     Books(#[from] books_service::StartupError),
     #[error("gateway: {0}")]
     Gateway(#[from] gateway::StartupError),
+    #[error("{}: {source}; choose another port with {} (0 picks a free one)", port.service(), port.setting())]
+    PortTaken {
+        port: Port,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StackError {
+    fn port_taken(port: Port, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::PortTaken {
+            port,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// The three ports the stack listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    Http,
+    Auth,
+    Books,
+}
+
+impl Port {
+    /// Below Linux's ephemeral range (32768–60999, where the kernel places client sockets),
+    /// so that the connections of a load test on this host, left in TIME_WAIT for a minute
+    /// after they close, never hold one of them.
+    pub const fn default_number(self) -> u16 {
+        match self {
+            Self::Http => 8080,
+            Self::Auth => 8081,
+            Self::Books => 8082,
+        }
+    }
+
+    fn service(self) -> &'static str {
+        match self {
+            Self::Http => "gateway",
+            Self::Auth => "auth-service",
+            Self::Books => "books-service",
+        }
+    }
+
+    /// The launcher's option and environment variable for this port.
+    fn setting(self) -> &'static str {
+        match self {
+            Self::Http => "--http-port or BOOKSTORE_HTTP_PORT",
+            Self::Auth => "--auth-port or BOOKSTORE_AUTH_PORT",
+            Self::Books => "--books-port or BOOKSTORE_BOOKS_PORT",
+        }
+    }
 }
 
 /// Where each part of a running stack listens.
@@ -85,16 +138,11 @@ impl StackSettings {
     }
 }
 
-impl Stack {
-    /// Creates the data folder and the signing key when missing, then builds the services
-    /// around one shared in-process revocation store. Redis settings are ignored: in one
-    /// process there is nothing to share it with.
-    ///
-    /// # Errors
-    /// Invalid settings, an unusable data folder or a service that cannot start.
-    pub async fn build(mut settings: StackSettings) -> Result<Self, StackError> {
-        settings.validate()?;
-        let data_dir = settings.data_dir.clone();
+impl StackSettings {
+    /// Creates the data folder and the signing key when missing, and points each service at
+    /// its SQLite file in the folder (unless its `database.url` is set) and at the key.
+    fn prepare_data_dir(&mut self) -> Result<(), StackError> {
+        let data_dir = self.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StackError::DataDir {
             path: data_dir.clone(),
             source,
@@ -104,49 +152,82 @@ impl Stack {
             let created = write_new_key(&key, KeyKind::Ed25519)?;
             tracing::info!(kid = created.kid(), path = %key.display(), "signing key created");
         }
-        let sqlite = |name: &str| {
-            Some(SecretString::from(format!(
-                "sqlite://{}",
-                data_dir.join(name).display()
-            )))
-        };
-        let store = Arc::new(MemoryStore::default());
-
-        let auth_settings = &mut settings.auth;
-        auth_settings.listen_addr = SocketAddr::new(settings.host, settings.auth_port);
-        auth_settings.database.url = auth_settings
+        let sqlite =
+            |name: &str| SecretString::from(format!("sqlite://{}", data_dir.join(name).display()));
+        self.auth
             .database
             .url
-            .take()
-            .or_else(|| sqlite("auth.db"));
-        auth_settings.tokens.signing_key_file.get_or_insert(key);
+            .get_or_insert_with(|| sqlite("auth.db"));
+        self.auth.tokens.signing_key_file.get_or_insert(key);
+        self.books
+            .database
+            .url
+            .get_or_insert_with(|| sqlite("books.db"));
+        Ok(())
+    }
+}
+
+/// Creates an administrator in the stack's auth database, whether the stack is running or not
+/// (SQLite lets a second process write beside it): `bookstore create-admin`.
+///
+/// # Errors
+/// Invalid settings, an unusable data folder, or the registration's own error.
+pub async fn create_admin(
+    mut settings: StackSettings,
+    registration: auth_service::accounts::Registration,
+) -> Result<auth_service::db::users::User, Box<dyn std::error::Error + Send + Sync>> {
+    settings.validate()?;
+    settings.prepare_data_dir()?;
+    auth_service::startup::create_admin(&settings.auth, registration).await
+}
+
+impl Stack {
+    /// Creates the data folder and the signing key when missing, then builds the services
+    /// around one shared in-process revocation store. Redis settings are ignored: in one
+    /// process there is nothing to share it with.
+    ///
+    /// # Errors
+    /// Invalid settings, an unusable data folder or a service that cannot start (a port
+    /// already taken is named with the option that changes it).
+    pub async fn build(mut settings: StackSettings) -> Result<Self, StackError> {
+        settings.validate()?;
+        settings.prepare_data_dir()?;
+        let store = Arc::new(MemoryStore::default());
+
+        settings.auth.listen_addr = listen_addr(settings.host, Port::Auth, settings.auth_port);
         let auth = auth_service::Application::build_with_store(
             settings.auth,
             Revocations::Memory(Arc::clone(&store)),
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            auth_service::StartupError::Bind(_) => StackError::port_taken(Port::Auth, error),
+            other => other.into(),
+        })?;
 
-        let books_settings = &mut settings.books;
-        books_settings.listen_addr = SocketAddr::new(settings.host, settings.books_port);
-        books_settings.database.url = books_settings
-            .database
-            .url
-            .take()
-            .or_else(|| sqlite("books.db"));
-        books_settings.auth.url = url_of(auth.local_addr());
+        settings.books.listen_addr = listen_addr(settings.host, Port::Books, settings.books_port);
+        settings.books.auth.url = url_of(auth.local_addr());
         let books = books_service::Application::build_with_revocations(
             settings.books,
             Checker::Memory(Arc::clone(&store)),
         )
-        .await?;
+        .await
+        .map_err(|error| match error {
+            books_service::StartupError::Bind(_) => StackError::port_taken(Port::Books, error),
+            other => other.into(),
+        })?;
 
         let gateway_settings = &mut settings.gateway;
-        gateway_settings.listen_addr = SocketAddr::new(settings.host, settings.http_port);
+        gateway_settings.listen_addr = listen_addr(settings.host, Port::Http, settings.http_port);
         gateway_settings.auth.url = url_of(auth.local_addr());
         gateway_settings.books.url = url_of(books.local_addr());
         let gateway =
             gateway::Application::build_with_revocations(settings.gateway, Checker::Memory(store))
-                .await?;
+                .await
+                .map_err(|error| match error {
+                    gateway::StartupError::Bind { .. } => StackError::port_taken(Port::Http, error),
+                    other => other.into(),
+                })?;
 
         Ok(Self {
             auth,
@@ -188,12 +269,47 @@ async fn stop_all_on_error(
     outcome
 }
 
-/// The URL a local client uses for `addr` (a wildcard bind is reached over loopback).
-fn url_of(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() {
+/// Where `port` listens: the port chosen, or its default, or, when the default is held only by
+/// connections that are closing (TIME_WAIT: bound, but nothing accepts there), any free port.
+/// A port something listens on counts as taken: the service then fails, naming the setting.
+fn listen_addr(host: IpAddr, port: Port, chosen: Option<u16>) -> SocketAddr {
+    let preferred = SocketAddr::new(host, chosen.unwrap_or(port.default_number()));
+    if chosen.is_some() {
+        return preferred;
+    }
+    match std::net::TcpListener::bind(preferred) {
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && !accepts(preferred) => {
+            tracing::warn!(
+                port = preferred.port(),
+                "{} port held by closing connections (TIME_WAIT); listening on a free port \
+                 instead (choose one with {})",
+                port.service(),
+                port.setting()
+            );
+            SocketAddr::new(host, 0)
+        }
+        _ => preferred,
+    }
+}
+
+/// Whether something accepts connections at `addr` (a wildcard bind is reached over loopback).
+fn accepts(addr: SocketAddr) -> bool {
+    let target = SocketAddr::new(loopback_for(addr.ip()), addr.port());
+    std::net::TcpStream::connect_timeout(&target, std::time::Duration::from_millis(500)).is_ok()
+}
+
+fn loopback_for(ip: IpAddr) -> IpAddr {
+    if ip.is_unspecified() {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
-        addr.ip()
-    };
-    format!("http://{}", SocketAddr::new(host, addr.port()))
+        ip
+    }
+}
+
+/// The URL a local client uses for `addr` (a wildcard bind is reached over loopback).
+fn url_of(addr: SocketAddr) -> String {
+    format!(
+        "http://{}",
+        SocketAddr::new(loopback_for(addr.ip()), addr.port())
+    )
 }

@@ -4,8 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use auth_service::accounts::Registration;
 use bookstore::{Addresses, Stack, StackSettings};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use service_support::{
     BoxError, ServiceSettings, TelemetrySettings, cancel_on_shutdown_signal, fail, init_telemetry,
     load_settings,
@@ -20,20 +21,42 @@ use service_support::{
 )]
 struct Cli {
     /// Folder for the SQLite databases and the signing key; created on the first run.
-    #[arg(long, env = "BOOKSTORE_DATA_DIR", default_value = "data")]
+    #[arg(
+        long,
+        global = true,
+        env = "BOOKSTORE_DATA_DIR",
+        default_value = "data"
+    )]
     data_dir: PathBuf,
     /// Address the three services bind to.
     #[arg(long, env = "BOOKSTORE_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
-    /// HTTP port of the gateway (the public API); 0 picks a free one.
-    #[arg(long, env = "BOOKSTORE_HTTP_PORT", default_value_t = 8080)]
-    http_port: u16,
-    /// gRPC port of auth-service; 0 picks a free one.
-    #[arg(long, env = "BOOKSTORE_AUTH_PORT", default_value_t = 50051)]
-    auth_port: u16,
-    /// gRPC port of books-service; 0 picks a free one.
-    #[arg(long, env = "BOOKSTORE_BOOKS_PORT", default_value_t = 50052)]
-    books_port: u16,
+    /// HTTP port of the gateway (the public API) [default: 8080]; 0 picks a free one.
+    #[arg(long, env = "BOOKSTORE_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// gRPC port of auth-service [default: 8081]; 0 picks a free one.
+    #[arg(long, env = "BOOKSTORE_AUTH_PORT")]
+    auth_port: Option<u16>,
+    /// gRPC port of books-service [default: 8082]; 0 picks a free one.
+    #[arg(long, env = "BOOKSTORE_BOOKS_PORT")]
+    books_port: Option<u16>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the stack until SIGINT or SIGTERM (the default).
+    Serve,
+    /// Create an administrator in the data folder's auth database, whether the stack is running
+    /// or not. The password is read from the first line of standard input, so it never appears
+    /// in the process list or shell history.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +68,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), BoxError> {
+    let command = cli.command;
     let settings = StackSettings {
         data_dir: cli.data_dir,
         host: cli.host,
@@ -56,6 +80,14 @@ fn run(cli: Cli) -> Result<(), BoxError> {
         gateway: service_settings()?,
     };
     init_telemetry(&TelemetrySettings::default())?;
+    if let Some(Command::CreateAdmin { username, email }) = command {
+        let registration =
+            Registration::with_password_from(username, email, std::io::stdin().lock())?;
+        let admin = tokio::runtime::Runtime::new()?
+            .block_on(bookstore::create_admin(settings, registration))?;
+        println!("created admin {} ({})", admin.username, admin.id);
+        return Ok(());
+    }
     tokio::runtime::Runtime::new()?.block_on(async {
         let data_dir = settings.data_dir.clone();
         let stack = Stack::build(settings).await?;

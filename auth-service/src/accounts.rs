@@ -24,6 +24,27 @@ pub struct Registration {
     pub password: String,
 }
 
+impl Registration {
+    /// A registration whose password is the first line of `input` (standard input, for
+    /// `create-admin`: a password never belongs in the process list or the shell history).
+    ///
+    /// # Errors
+    /// `input` cannot be read.
+    pub fn with_password_from(
+        username: String,
+        email: String,
+        mut input: impl std::io::BufRead,
+    ) -> std::io::Result<Self> {
+        let mut password = String::new();
+        input.read_line(&mut password)?;
+        Ok(Self {
+            username,
+            email,
+            password: password.trim_end_matches(['\r', '\n']).to_owned(),
+        })
+    }
+}
+
 /// An admin's change to an account; `None` leaves a field as it is.
 pub struct AccountUpdate {
     pub is_active: Option<bool>,

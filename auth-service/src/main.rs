@@ -1,6 +1,5 @@
 //! The auth-service binary: serve gRPC, generate a signing key, or create the first admin.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,13 +75,8 @@ fn main() -> ExitCode {
             "auth-service",
             cli.config.as_deref(),
             |settings: Settings| async move {
-                let mut password = String::new();
-                std::io::stdin().lock().read_line(&mut password)?;
-                let registration = Registration {
-                    username,
-                    email,
-                    password: password.trim_end_matches(['\r', '\n']).to_owned(),
-                };
+                let registration =
+                    Registration::with_password_from(username, email, std::io::stdin().lock())?;
                 let admin = startup::create_admin(&settings, registration).await?;
                 println!("created admin {} ({})", admin.username, admin.id);
                 Ok(())
