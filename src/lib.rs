@@ -1,5 +1,5 @@
 //! The whole bookstore in one process, for trying it out and for local development:
-//! auth-service, books-service and the gateway on their usual ports, SQLite files and a
+//! auth-service, books-service and the gateway on fixed local ports, SQLite files and a
 //! signing key in a data folder (created on the first run, reused after), and one in-process
 //! revocation store shared by the three.
 //!
@@ -193,6 +193,8 @@ impl Stack {
         settings.validate()?;
         settings.prepare_data_dir()?;
         let store = Arc::new(MemoryStore::default());
+        // Rate limits included: nothing else shares them.
+        settings.gateway.redis.url = None;
 
         settings.auth.listen_addr = listen_addr(settings.host, Port::Auth, settings.auth_port);
         let auth = auth_service::Application::build_with_store(

@@ -8,8 +8,8 @@ use auth_service::accounts::Registration;
 use bookstore::{Addresses, Stack, StackSettings};
 use clap::{Parser, Subcommand};
 use service_support::{
-    BoxError, ServiceSettings, TelemetrySettings, cancel_on_shutdown_signal, fail, init_telemetry,
-    load_settings,
+    BoxError, LogFormat, ServiceSettings, TelemetrySettings, cancel_on_shutdown_signal, fail,
+    init_telemetry, load_settings,
 };
 
 #[derive(Parser)]
@@ -40,6 +40,9 @@ struct Cli {
     /// gRPC port of books-service [default: 8082]; 0 picks a free one.
     #[arg(long, env = "BOOKSTORE_BOOKS_PORT")]
     books_port: Option<u16>,
+    /// `text` (coloured only on a terminal, and never with NO_COLOR set) or `json` lines.
+    #[arg(long, global = true, env = "BOOKSTORE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -68,7 +71,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), BoxError> {
-    let command = cli.command;
+    let (command, log_format) = (cli.command, cli.log_format);
     let settings = StackSettings {
         data_dir: cli.data_dir,
         host: cli.host,
@@ -79,7 +82,14 @@ fn run(cli: Cli) -> Result<(), BoxError> {
         books: service_settings()?,
         gateway: service_settings()?,
     };
-    init_telemetry(&TelemetrySettings::default())?;
+    init_telemetry(&TelemetrySettings {
+        log_format: if log_format == "json" {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        },
+        ..TelemetrySettings::default()
+    })?;
     if let Some(Command::CreateAdmin { username, email }) = command {
         let registration =
             Registration::with_password_from(username, email, std::io::stdin().lock())?;
