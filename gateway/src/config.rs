@@ -40,6 +40,7 @@ pub struct Settings {
     pub tokens: VerifierSettings,
     pub auth_rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
+    pub console: ConsoleSettings,
     pub telemetry: TelemetrySettings,
 }
 
@@ -59,6 +60,7 @@ impl Default for Settings {
             tokens: VerifierSettings::default(),
             auth_rate_limit: RateLimitSettings::default(),
             cors: CorsSettings::default(),
+            console: ConsoleSettings::default(),
             telemetry: TelemetrySettings::default(),
         }
     }
@@ -134,6 +136,52 @@ pub struct CorsSettings {
     pub max_age_secs: usize,
 }
 
+/// `console.*`: the web console under `/ui/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// The origin people open the console at, such as `https://books.example.org`: state
+    /// changes must come from it, and with `https` the session cookies are `Secure` and carry
+    /// the `__Host-` prefix. Empty: the origin of each request's own `Host` over plain HTTP,
+    /// for local use.
+    pub public_origin: String,
+    /// Books and users per page.
+    pub page_size: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            public_origin: String::new(),
+            page_size: 10,
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// Whether cookies travel over HTTPS only.
+    pub fn secure(&self) -> bool {
+        self.public_origin.starts_with("https://")
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let origin = &self.public_origin;
+        if origin.is_empty() {
+            return Ok(());
+        }
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .unwrap_or_default();
+        if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+            return Err(format!(
+                "console.public_origin = {origin:?} must be http(s)://host[:port], without a path"
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl ServiceSettings for Settings {
     const ENV_PREFIX: &'static str = ENV_PREFIX;
     const LIST_KEYS: &'static [&'static str] = LIST_KEYS;
@@ -188,6 +236,7 @@ impl Settings {
                 1,
                 86_400,
             ),
+            ("console.page_size", self.console.page_size.into(), 1, 100),
             // Browsers cap it lower still (Chromium at two hours).
             (
                 "cors.max_age_secs",
@@ -215,7 +264,7 @@ impl Settings {
                 ));
             }
         }
-        Ok(())
+        self.console.validate()
     }
 }
 
@@ -260,6 +309,11 @@ mod tests {
                 CorsSettings {
                     allowed_origins: _,
                     max_age_secs: _,
+                },
+            console:
+                ConsoleSettings {
+                    public_origin: _,
+                    page_size: _,
                 },
             telemetry: _,
         } = Settings::default();
@@ -319,6 +373,12 @@ mod tests {
                 0,
                 86_400,
             ),
+            (
+                "console.page_size",
+                |s, v| s.console.page_size = v.try_into().unwrap(),
+                1,
+                100,
+            ),
         ];
         assert_bounds(&Settings::default(), Settings::validate, table);
     }
@@ -341,5 +401,28 @@ mod tests {
             zero_timeout.validate(),
             Err("redis.timeout_ms = 0 is out of range 1..=60000".to_owned())
         );
+    }
+
+    #[test]
+    fn the_console_origin_is_an_origin() {
+        let with = |origin: &str| {
+            let mut settings = Settings::default();
+            settings.console.public_origin = origin.to_owned();
+            settings.validate()
+        };
+        for good in ["", "http://127.0.0.1:8080", "https://books.example.org"] {
+            assert_eq!(with(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "books.example.org",
+            "https://",
+            "https://x.org/ui",
+            "ftp://x.org",
+        ] {
+            assert!(
+                with(bad).unwrap_err().contains("console.public_origin"),
+                "{bad}"
+            );
+        }
     }
 }

@@ -29,7 +29,7 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    fn of(request: &HttpRequest, trust_forwarded_for: bool) -> Self {
+    pub(crate) fn of(request: &HttpRequest, trust_forwarded_for: bool) -> Self {
         let forwarded = trust_forwarded_for
             .then(|| {
                 // The last entry is the one our trusted proxy added: the address it saw.
@@ -181,7 +181,7 @@ fn access_token(request: &HttpRequest) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid_token("an access token is required"))
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     match state.authenticator.authenticate(token).await {
         Ok(claims) => Ok(claims),
         Err(AuthFailure::Missing) => {

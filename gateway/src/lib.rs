@@ -1,4 +1,5 @@
-//! gateway: the bookstore's public HTTP API (README, "The HTTP API"; docs/architecture.md).
+//! gateway: the bookstore's public HTTP API and its web console for people (README, "The HTTP
+//! API" and "The web console"; docs/architecture.md).
 //!
 //! Every protected request is authenticated here, locally: the access token's signature is
 //! checked against auth-service's published keys and its revocation in the shared store, with
@@ -7,6 +8,7 @@
 //! [`Application::build`], serve it with [`Application::run_until_stopped`].
 
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod json_body;

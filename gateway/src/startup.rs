@@ -27,7 +27,7 @@ use crate::routes::{self, ApiDoc};
 use crate::state::AppState;
 use crate::unmatched::{RouteTable, unmatched};
 use crate::upstream::{Upstreams, channel};
-use crate::{metrics, request_id};
+use crate::{console, metrics, request_id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -100,6 +100,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()?),
             revocation_fail_open: settings.revocation_fail_open,
             trust_forwarded_for: settings.trust_forwarded_for,
+            console: settings.console.clone(),
         });
         let bind_error = |source| StartupError::Bind {
             addr: settings.listen_addr,
@@ -197,6 +198,7 @@ pub fn app(
     let routes = web::Data::new(RouteTable::from_openapi(&openapi));
     app.app_data(routes)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi))
+        .configure(console::configure)
         .default_service(web::to(unmatched))
         .wrap(Condition::new(
             !cors.allowed_origins.is_empty(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use token_verifier::Authenticator;
 
+use crate::config::ConsoleSettings;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::upstream::Upstreams;
@@ -17,6 +18,7 @@ pub struct AppState {
     /// Largest request body, in bytes.
     pub body_limit: usize,
     pub trust_forwarded_for: bool,
+    pub console: ConsoleSettings,
 }
 
 impl AppState {
@@ -30,25 +32,28 @@ impl AppState {
         service: &'static str,
         result: Result<tonic::Response<T>, tonic::Status>,
     ) -> Result<T, crate::error::ApiError> {
-        match result {
-            Ok(response) => Ok(response.into_inner()),
-            Err(status) => {
-                use tonic::Code;
-                if matches!(
-                    status.code(),
-                    Code::Unavailable
-                        | Code::DeadlineExceeded
-                        | Code::Internal
-                        | Code::Unknown
-                        | Code::Unimplemented
-                        | Code::DataLoss
-                        | Code::Cancelled
-                ) {
-                    tracing::warn!(service, code = ?status.code(), message = status.message(), "upstream call failed");
-                    self.metrics.upstream_error(service, status.code());
-                }
-                Err(status.into())
-            }
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.refusal(service, status))
+    }
+
+    /// An upstream's refusal as the gateway's error, counted in the metrics when the failure
+    /// is the upstream's.
+    pub fn refusal(&self, service: &'static str, status: tonic::Status) -> crate::error::ApiError {
+        use tonic::Code;
+        if matches!(
+            status.code(),
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Internal
+                | Code::Unknown
+                | Code::Unimplemented
+                | Code::DataLoss
+                | Code::Cancelled
+        ) {
+            tracing::warn!(service, code = ?status.code(), message = status.message(), "upstream call failed");
+            self.metrics.upstream_error(service, status.code());
         }
+        status.into()
     }
 }

@@ -139,7 +139,7 @@ pub struct RevokeSessionsResponse {
 }
 
 /// Applies the per-client-address limit of the auth routes.
-async fn limit(state: &AppState, context: &RequestContext) -> Result<(), ApiError> {
+pub(crate) async fn limit(state: &AppState, context: &RequestContext) -> Result<(), ApiError> {
     match state.rate_limiter.hit(&context.client_ip).await {
         Decision::Allowed => Ok(()),
         Decision::Limited(retry_after) => Err(ApiError::TooManyRequests {
@@ -149,7 +149,7 @@ async fn limit(state: &AppState, context: &RequestContext) -> Result<(), ApiErro
     }
 }
 
-fn client(context: &RequestContext) -> Option<pb::ClientInfo> {
+pub(crate) fn client(context: &RequestContext) -> Option<pb::ClientInfo> {
     Some(pb::ClientInfo {
         user_agent: context.user_agent.clone(),
         ip: context.client_ip.clone(),

@@ -38,6 +38,10 @@ pub struct StackOptions {
     pub cors_origins: Vec<String>,
     /// auth-service's bcrypt cost: 4 keeps tests fast; races need longer hashes.
     pub bcrypt_cost: u32,
+    /// How long access tokens live.
+    pub access_ttl_secs: u64,
+    /// The console's `public_origin`.
+    pub console_origin: String,
 }
 
 impl Default for StackOptions {
@@ -52,6 +56,8 @@ impl Default for StackOptions {
             body_limit: 1024 * 1024,
             cors_origins: Vec::new(),
             bcrypt_cost: 4,
+            access_ttl_secs: 900,
+            console_origin: String::new(),
         }
     }
 }
@@ -112,6 +118,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
         auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
     auth_settings.revocation.retry_interval_ms = options.revocation_retry_ms;
     auth_settings.passwords.bcrypt_cost = options.bcrypt_cost;
+    auth_settings.tokens.access_ttl_secs = options.access_ttl_secs;
     let auth = Running::auth(auth_settings.clone(), &shutdown).await;
     let auth_url = format!("http://{}", auth.addr);
 
@@ -150,6 +157,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     gateway_settings.books.url = books_url.clone();
     gateway_settings.auth_rate_limit.max_requests = options.rate_limit;
     gateway_settings.cors.allowed_origins = options.cors_origins;
+    gateway_settings.console.public_origin = options.console_origin;
 
     let mut stack = Stack {
         client: reqwest::Client::new(),
