@@ -27,9 +27,21 @@ pub fn allows(request: &HttpRequest, cookie: Option<&str>, submitted: &str, orig
             .get(name)
             .and_then(|value| value.to_str().ok())
     };
-    let from_origin = header(header::ORIGIN.as_str()).is_none_or(|sent| sent == origin);
-    let same_site = header("sec-fetch-site").is_none_or(|site| site == "same-origin");
-    token_matches && from_origin && same_site
+    let sent_origin = header(header::ORIGIN.as_str());
+    let fetch_site = header("sec-fetch-site");
+    let from_origin = sent_origin.is_none_or(|sent| sent == origin);
+    let same_site = fetch_site.is_none_or(|site| site == "same-origin");
+    let allowed = token_matches && from_origin && same_site;
+    if !allowed {
+        tracing::info!(
+            token_matches,
+            origin = sent_origin,
+            expected_origin = origin,
+            sec_fetch_site = fetch_site,
+            "console form refused"
+        );
+    }
+    allowed
 }
 
 /// Compares in time independent of where the two differ.

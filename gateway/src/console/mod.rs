@@ -39,7 +39,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 DefaultHeaders::new()
                     .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
                     .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    .add((header::REFERRER_POLICY, "no-referrer"))
+                    // Not `no-referrer`: with it, browsers send `Origin: null` on the console's
+                    // own form posts, which the CSRF check must then refuse.
+                    .add((header::REFERRER_POLICY, "same-origin"))
                     .add((header::X_FRAME_OPTIONS, "DENY"))
                     .add(("cross-origin-opener-policy", "same-origin"))
                     // Pages show the visitor's data: never kept by the browser or a proxy (the
@@ -105,11 +107,16 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
-async fn not_found(request: HttpRequest) -> Result<HttpResponse, Failure> {
-    let what = if request.method() == actix_web::http::Method::GET {
-        "no such page"
-    } else {
-        "this page cannot be used that way"
-    };
-    Err(Failure::Api(ApiError::NotFound(what.to_owned())))
+async fn not_found(request: HttpRequest, mut visit: visit::Visit) -> HttpResponse {
+    let outcome = async {
+        visit.maybe_user().await?;
+        let what = if request.method() == actix_web::http::Method::GET {
+            "no such page"
+        } else {
+            "this page cannot be used that way"
+        };
+        Err(Failure::Api(ApiError::NotFound(what.to_owned())))
+    }
+    .await;
+    visit.finish(outcome)
 }

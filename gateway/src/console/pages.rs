@@ -206,7 +206,9 @@ pub struct DeletePage<'a> {
 /// A session as the sessions page shows it.
 pub struct SessionRow {
     pub id: String,
+    /// "Chrome on Linux", from the user agent.
     pub device: String,
+    pub user_agent: String,
     pub address: String,
     pub created: String,
     pub last_used: String,
@@ -216,11 +218,8 @@ pub struct SessionRow {
 impl From<auth::Session> for SessionRow {
     fn from(session: auth::Session) -> Self {
         Self {
-            device: if session.user_agent.is_empty() {
-                "Unknown device".to_owned()
-            } else {
-                session.user_agent
-            },
+            device: device(&session.user_agent),
+            user_agent: session.user_agent,
             address: session.ip,
             created: when(session.created_at.as_ref()),
             last_used: when(session.last_used_at.as_ref()),
@@ -282,7 +281,7 @@ pub struct UsersPage<'a> {
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
-    /// Always `None`: an error page may be the answer to someone signed out.
+    /// The header's links, for someone signed in.
     pub nav: Option<Nav>,
     pub title: &'a str,
     pub message: &'a str,
@@ -290,6 +289,46 @@ pub struct ErrorPage<'a> {
     pub request_id: String,
     /// Whether trying again later may work (429, 503).
     pub retry: bool,
+}
+
+/// A user agent as people name their devices: the browser and the system, when they are ones
+/// people know ("Firefox on Windows"); the raw text stays beside it.
+pub fn device(user_agent: &str) -> String {
+    let has = |needle: &str| user_agent.contains(needle);
+    // Order matters: Edge and Chrome also say Safari; Chrome on Android also says Linux.
+    let browser = if has("Edg/") {
+        "Edge"
+    } else if has("Firefox/") {
+        "Firefox"
+    } else if has("Chrome/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Safari/") {
+        "Safari"
+    } else if has("curl/") {
+        "curl"
+    } else {
+        ""
+    };
+    let system = if has("Android") {
+        "Android"
+    } else if has("iPhone") || has("iPad") {
+        "iOS"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("Mac OS X") || has("Macintosh") {
+        "macOS"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        ""
+    };
+    match (browser, system) {
+        ("", "") if user_agent.is_empty() => "Unknown device".to_owned(),
+        ("", "") => "Other device".to_owned(),
+        (browser, "") => browser.to_owned(),
+        ("", system) => format!("A browser on {system}"),
+        (browser, system) => format!("{browser} on {system}"),
+    }
 }
 
 /// A timestamp for people: `2026-12-01 14:03 UTC`.
@@ -312,6 +351,34 @@ pub fn render(page: &impl Template) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_are_named_by_browser_and_system() {
+        let cases = [
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36",
+                "Chrome on Linux",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                "Firefox on Windows",
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+                "Safari on iOS",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 15) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+                "Chrome on Android",
+            ),
+            ("curl/8.5.0", "curl"),
+            ("api-tests", "Other device"),
+            ("", "Unknown device"),
+        ];
+        for (agent, named) in cases {
+            assert_eq!(device(agent), named, "{agent}");
+        }
+    }
 
     #[test]
     fn prices_show_cents_as_a_decimal() {

@@ -15,7 +15,7 @@ use token_verifier::{AuthFailure, Claims, Rejection, unix_now};
 
 use super::cookies::Jar;
 use super::csrf;
-use super::pages::{ErrorPage, render};
+use super::pages::{ErrorPage, Nav, render};
 use crate::error::ApiError;
 use crate::extract::{RequestContext, state};
 use crate::routes::auth::client;
@@ -294,7 +294,16 @@ impl Visit {
                 };
                 see_other(&super::sign_in::url(&next))
             }
-            Err(failure) => failure.error_response(),
+            Err(failure) => {
+                // The header's links stay for someone signed in, so that a 403 or a 404 is not
+                // a dead end.
+                let nav = self.user.as_ref().map(|user| Nav {
+                    csrf: self.csrf.clone(),
+                    is_admin: user.is_admin(),
+                    current: "",
+                });
+                failure.page(nav)
+            }
         };
         for cookie in self.set {
             // A cookie that cannot be written leaves the browser as it was: the next request
@@ -326,8 +335,15 @@ impl ResponseError for Failure {
         }
     }
 
-    /// The human page of a failure (the console's counterpart of the API's problem+json).
+    /// The human page of a failure (the console's counterpart of the API's problem+json),
+    /// for someone not known to be signed in.
     fn error_response(&self) -> HttpResponse {
+        self.page(None)
+    }
+}
+
+impl Failure {
+    fn page(&self, nav: Option<Nav>) -> HttpResponse {
         let status = self.status_code();
         let mut retry_after = None;
         let (title, message) = match self {
@@ -383,7 +399,7 @@ impl ResponseError for Failure {
             },
         };
         let page = ErrorPage {
-            nav: None,
+            nav,
             title,
             message: &message,
             status: status.as_u16(),

@@ -181,7 +181,7 @@ both_backends! {
             assert_eq!(page.header("content-security-policy"), CSP, "{path}");
             assert!(!CSP.contains("unsafe-inline"));
             assert_eq!(page.header("x-content-type-options"), "nosniff", "{path}");
-            assert_eq!(page.header("referrer-policy"), "no-referrer", "{path}");
+            assert_eq!(page.header("referrer-policy"), "same-origin", "{path}");
             assert_eq!(page.header("x-frame-options"), "DENY", "{path}");
             if path.ends_with(".css") {
                 assert_eq!(page.header("content-type"), "text/css; charset=utf-8");
