@@ -20,10 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub struct StackSettings {
     pub data_dir: PathBuf,
     pub host: IpAddr,
-    /// `None`: the port's default (see [`Port::default_number`]).
-    pub http_port: Option<u16>,
-    pub auth_port: Option<u16>,
-    pub books_port: Option<u16>,
+    pub ports: Ports,
     pub auth: auth_service::Settings,
     pub books: books_service::Settings,
     pub gateway: gateway::Settings,
@@ -60,12 +57,40 @@ impl StackError {
     }
 }
 
-/// The three ports the stack listens on.
+/// The ports the stack listens on: the three services', and the management listener
+/// (`/metrics`, `/healthz`, `/readyz`) of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     Http,
     Auth,
     Books,
+    GatewayManagement,
+    AuthManagement,
+    BooksManagement,
+}
+
+/// The ports chosen on the command line; `None` takes the port's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ports {
+    pub http: Option<u16>,
+    pub auth: Option<u16>,
+    pub books: Option<u16>,
+    pub gateway_management: Option<u16>,
+    pub auth_management: Option<u16>,
+    pub books_management: Option<u16>,
+}
+
+impl Ports {
+    fn chosen(&self, port: Port) -> Option<u16> {
+        match port {
+            Port::Http => self.http,
+            Port::Auth => self.auth,
+            Port::Books => self.books,
+            Port::GatewayManagement => self.gateway_management,
+            Port::AuthManagement => self.auth_management,
+            Port::BooksManagement => self.books_management,
+        }
+    }
 }
 
 impl Port {
@@ -77,14 +102,17 @@ impl Port {
             Self::Http => 8080,
             Self::Auth => 8081,
             Self::Books => 8082,
+            Self::GatewayManagement => 9464,
+            Self::AuthManagement => 9465,
+            Self::BooksManagement => 9466,
         }
     }
 
     fn service(self) -> &'static str {
         match self {
-            Self::Http => "gateway",
-            Self::Auth => "auth-service",
-            Self::Books => "books-service",
+            Self::Http | Self::GatewayManagement => "gateway",
+            Self::Auth | Self::AuthManagement => "auth-service",
+            Self::Books | Self::BooksManagement => "books-service",
         }
     }
 
@@ -94,6 +122,11 @@ impl Port {
             Self::Http => "--http-port or BOOKSTORE_HTTP_PORT",
             Self::Auth => "--auth-port or BOOKSTORE_AUTH_PORT",
             Self::Books => "--books-port or BOOKSTORE_BOOKS_PORT",
+            Self::GatewayManagement => {
+                "--gateway-management-port or BOOKSTORE_GATEWAY_MANAGEMENT_PORT"
+            }
+            Self::AuthManagement => "--auth-management-port or BOOKSTORE_AUTH_MANAGEMENT_PORT",
+            Self::BooksManagement => "--books-management-port or BOOKSTORE_BOOKS_MANAGEMENT_PORT",
         }
     }
 }
@@ -104,6 +137,8 @@ pub struct Addresses {
     pub http: SocketAddr,
     pub auth: SocketAddr,
     pub books: SocketAddr,
+    /// The management listeners: gateway, auth-service, books-service.
+    pub management: [SocketAddr; 3],
 }
 
 /// The three services, built and bound.
@@ -196,7 +231,10 @@ impl Stack {
         // Rate limits included: nothing else shares them.
         settings.gateway.redis.url = None;
 
-        settings.auth.listen_addr = listen_addr(settings.host, Port::Auth, settings.auth_port);
+        let (host, ports) = (settings.host, settings.ports);
+        let at = |port| listen_addr(host, port, ports.chosen(port));
+        settings.auth.listen_addr = at(Port::Auth);
+        settings.auth.management.listen_addr = at(Port::AuthManagement);
         let auth = auth_service::Application::build_with_store(
             settings.auth,
             Revocations::Memory(Arc::clone(&store)),
@@ -204,10 +242,14 @@ impl Stack {
         .await
         .map_err(|error| match error {
             auth_service::StartupError::Bind(_) => StackError::port_taken(Port::Auth, error),
+            auth_service::StartupError::Management(_) => {
+                StackError::port_taken(Port::AuthManagement, error)
+            }
             other => other.into(),
         })?;
 
-        settings.books.listen_addr = listen_addr(settings.host, Port::Books, settings.books_port);
+        settings.books.listen_addr = at(Port::Books);
+        settings.books.management.listen_addr = at(Port::BooksManagement);
         settings.books.auth.url = url_of(auth.local_addr());
         let books = books_service::Application::build_with_revocations(
             settings.books,
@@ -216,11 +258,15 @@ impl Stack {
         .await
         .map_err(|error| match error {
             books_service::StartupError::Bind(_) => StackError::port_taken(Port::Books, error),
+            books_service::StartupError::Management(_) => {
+                StackError::port_taken(Port::BooksManagement, error)
+            }
             other => other.into(),
         })?;
 
         let gateway_settings = &mut settings.gateway;
-        gateway_settings.listen_addr = listen_addr(settings.host, Port::Http, settings.http_port);
+        gateway_settings.listen_addr = at(Port::Http);
+        gateway_settings.management.listen_addr = at(Port::GatewayManagement);
         gateway_settings.auth.url = url_of(auth.local_addr());
         gateway_settings.books.url = url_of(books.local_addr());
         let gateway =
@@ -228,6 +274,9 @@ impl Stack {
                 .await
                 .map_err(|error| match error {
                     gateway::StartupError::Bind { .. } => StackError::port_taken(Port::Http, error),
+                    gateway::StartupError::Management(_) => {
+                        StackError::port_taken(Port::GatewayManagement, error)
+                    }
                     other => other.into(),
                 })?;
 
@@ -243,6 +292,11 @@ impl Stack {
             http: self.gateway.local_addr(),
             auth: self.auth.local_addr(),
             books: self.books.local_addr(),
+            management: [
+                self.gateway.management_addr(),
+                self.auth.management_addr(),
+                self.books.management_addr(),
+            ],
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use auth_service::accounts::Registration;
-use bookstore::{Addresses, Stack, StackSettings};
+use bookstore::{Addresses, Ports, Stack, StackSettings};
 use clap::{Parser, Subcommand};
 use service_support::{
     BoxError, LogFormat, ServiceSettings, TelemetrySettings, cancel_on_shutdown_signal, fail,
@@ -40,6 +40,15 @@ struct Cli {
     /// gRPC port of books-service [default: 8082]; 0 picks a free one.
     #[arg(long, env = "BOOKSTORE_BOOKS_PORT")]
     books_port: Option<u16>,
+    /// The gateway's management port (/metrics, /healthz, /readyz) [default: 9464].
+    #[arg(long, env = "BOOKSTORE_GATEWAY_MANAGEMENT_PORT")]
+    gateway_management_port: Option<u16>,
+    /// auth-service's management port [default: 9465].
+    #[arg(long, env = "BOOKSTORE_AUTH_MANAGEMENT_PORT")]
+    auth_management_port: Option<u16>,
+    /// books-service's management port [default: 9466].
+    #[arg(long, env = "BOOKSTORE_BOOKS_MANAGEMENT_PORT")]
+    books_management_port: Option<u16>,
     /// `text` (coloured only on a terminal, and never with NO_COLOR set) or `json` lines.
     #[arg(long, global = true, env = "BOOKSTORE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -75,9 +84,14 @@ fn run(cli: Cli) -> Result<(), BoxError> {
     let settings = StackSettings {
         data_dir: cli.data_dir,
         host: cli.host,
-        http_port: cli.http_port,
-        auth_port: cli.auth_port,
-        books_port: cli.books_port,
+        ports: Ports {
+            http: cli.http_port,
+            auth: cli.auth_port,
+            books: cli.books_port,
+            gateway_management: cli.gateway_management_port,
+            auth_management: cli.auth_management_port,
+            books_management: cli.books_management_port,
+        },
         auth: service_settings()?,
         books: service_settings()?,
         gateway: service_settings()?,
@@ -116,12 +130,16 @@ fn banner(addresses: &Addresses, data_dir: &std::path::Path) -> String {
     let api = format!("http://{}", addresses.http);
     format!(
         "\nBookstore is running (data in {data}).\n\
-         \n  API          {api}\n  API docs     {api}/docs\n  auth gRPC    {auth}\n  books gRPC   {books}\n\
+         \n  API          {api}\n  Console      {api}/\n  API docs     {api}/docs\n  auth gRPC    {auth}\n  books gRPC   {books}\n\
+         \n  Metrics      http://{gateway_management}/metrics (gateway)\n               http://{auth_management}/metrics (auth-service)\n               http://{books_management}/metrics (books-service)\n\
          \nTry it:\n  curl -s {api}/api/auth/register -H 'content-type: application/json' \\\n    \
          -d '{{\"username\":\"ada\",\"email\":\"ada@example.org\",\"password\":\"correct horse battery\"}}'\n\
          \nPress Ctrl-C to stop.\n",
         data = data_dir.display(),
         auth = addresses.auth,
         books = addresses.books,
+        gateway_management = addresses.management[0],
+        auth_management = addresses.management[1],
+        books_management = addresses.management[2],
     )
 }

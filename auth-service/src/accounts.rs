@@ -9,6 +9,7 @@ use crate::db::sessions;
 use crate::db::users::{self, NewUser, User};
 use crate::domain::{ClientInfo, Email, Roles, Username};
 use crate::error::{AuthError, FieldErrors};
+use crate::metrics::Operation;
 use crate::revocation::{self, RevokeReason};
 use crate::sessions::start_session;
 use crate::state::AppState;
@@ -158,7 +159,12 @@ impl AppState {
         let reservation = self
             .db
             .run(move |conn| throttle::reserve(conn, keys, &throttle, Utc::now().naive_utc()))
-            .await?;
+            .await
+            .inspect_err(|error| {
+                if matches!(error, AuthError::Throttled { .. }) {
+                    self.metrics.throttled(Operation::ChangePassword);
+                }
+            })?;
         let checked_hash = user.password_hash;
         let Some(reservation) = self
             .judge(

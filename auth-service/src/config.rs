@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use database::DatabaseSettings;
+use observability::ManagementSettings;
 use revocation::RedisSettings;
 use serde::Deserialize;
 use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
@@ -27,6 +28,7 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// How long in-flight calls may take to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    pub management: ManagementSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub tokens: TokenSettings,
@@ -41,6 +43,7 @@ impl Default for Settings {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             shutdown_grace_secs: 10,
+            management: ManagementSettings::on_port(9465),
             database: DatabaseSettings::default(),
             redis: RedisSettings::default(),
             tokens: TokenSettings::default(),
@@ -77,6 +80,7 @@ impl Settings {
         let mut settings = Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             shutdown_grace_secs: 1,
+            management: ManagementSettings::on_port(0),
             ..Self::default()
         };
         settings.database.url = Some(database_url.into());
@@ -380,6 +384,7 @@ mod tests {
         let Settings {
             listen_addr: _,
             shutdown_grace_secs: _,
+            management: _,
             database: _,
             redis: _,
             tokens:

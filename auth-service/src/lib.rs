@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod keys;
+pub mod metrics;
 pub mod passwords;
 pub mod revocation;
 pub mod sessions;

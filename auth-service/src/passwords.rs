@@ -10,12 +10,15 @@
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use observability::{ComputedGauge, Registry};
+use prometheus::Opts;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument;
 
 use crate::config::PasswordSettings;
 use crate::error::{AuthError, internal};
+use crate::metrics::AuthMetrics;
 
 /// Added to the hashing threads' nice value (lower priority; 0 is the default, 19 the lowest).
 const HASHING_NICENESS: i32 = 10;
@@ -29,31 +32,62 @@ pub enum HasherError {
     Cost(#[from] bcrypt::BcryptError),
     #[error("cannot start the password hashing threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 pub struct PasswordHasher {
     cost: u32,
     // Dropping the sender ends the threads.
     jobs: Sender<Job>,
-    waiting: Semaphore,
+    waiting: Arc<Semaphore>,
+    metrics: Arc<AuthMetrics>,
     // A hash of a random password at the configured cost: verifying against it makes an
     // unknown user cost exactly what a wrong password costs.
     dummy_hash: String,
 }
 
 impl PasswordHasher {
+    /// A pool whose work is counted in `metrics`, and its queue's depth (hashes running or
+    /// waiting) in `registry`.
+    ///
     /// # Errors
-    /// An invalid bcrypt cost, or threads that cannot be started.
-    pub fn new(settings: &PasswordSettings) -> Result<Self, HasherError> {
+    /// An invalid bcrypt cost, threads that cannot be started, or the depth gauge registered
+    /// already.
+    pub fn new(
+        settings: &PasswordSettings,
+        registry: &Registry,
+        metrics: Arc<AuthMetrics>,
+    ) -> Result<Self, HasherError> {
         let threads = match settings.hashing_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
         let dummy_hash = bcrypt::hash(uuid::Uuid::new_v4().to_string(), settings.bcrypt_cost)?;
+        let capacity = threads + settings.hashing_queue;
+        let waiting = Arc::new(Semaphore::new(capacity));
+        let watched = Arc::clone(&waiting);
+        ComputedGauge::register(
+            registry,
+            Opts::new(
+                "bookstore_password_hash_queue_depth",
+                "Hashes running or waiting for a hashing thread.",
+            ),
+            move || count(capacity.saturating_sub(watched.available_permits())),
+        )?;
+        ComputedGauge::register(
+            registry,
+            Opts::new(
+                "bookstore_password_hash_queue_capacity",
+                "The most hashes that may run or wait; past it, 503.",
+            ),
+            move || count(capacity),
+        )?;
         Ok(Self {
             cost: settings.bcrypt_cost,
             jobs: start_threads(threads)?,
-            waiting: Semaphore::new(threads + settings.hashing_queue),
+            waiting,
+            metrics,
             dummy_hash,
         })
     }
@@ -91,9 +125,13 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _waiting = self.waiting.try_acquire().map_err(|_| AuthError::Busy)?;
+        let Ok(_waiting) = self.waiting.try_acquire() else {
+            self.metrics.hash_refusals.inc();
+            return Err(AuthError::Busy);
+        };
         let (answer, answered) = oneshot::channel();
         let span = tracing::Span::current();
+        let duration = self.metrics.hash_duration.clone();
         let job: Job = Box::new(move || {
             // A caller that gave up while queued (its client timed out) costs no hash: under a
             // storm, abandoned logins would otherwise keep the threads busy long after.
@@ -101,6 +139,7 @@ impl PasswordHasher {
                 return;
             }
             let _entered = span.enter();
+            let _timer = duration.start_timer();
             // The caller may give up while this runs; the result is dropped then.
             let _ = answer.send(work());
         });
@@ -137,4 +176,9 @@ fn hash_forever(queue: &Mutex<Receiver<Job>>) {
             Err(_) => return,
         }
     }
+}
+
+/// A count as a gauge's value.
+fn count(n: usize) -> f64 {
+    u32::try_from(n).map_or(f64::MAX, f64::from)
 }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{revocations, sessions, sessions::Session, users, users::User};
 use crate::error::AuthError;
+use crate::metrics::AuthMetrics;
 
 /// Why a session ended, as shown in the session list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +160,7 @@ pub struct Publisher {
     retry_interval: Duration,
     // How long a re-seed vouches for the store; a re-seed also happens when this lapses.
     seed_ttl: Duration,
+    metrics: Arc<AuthMetrics>,
 }
 
 impl Publisher {
@@ -167,12 +169,14 @@ impl Publisher {
         store: Revocations,
         retry_interval: Duration,
         seed_ttl: Duration,
+        metrics: Arc<AuthMetrics>,
     ) -> Self {
         Self {
             db,
             store,
             retry_interval,
             seed_ttl,
+            metrics,
         }
     }
 
@@ -238,16 +242,19 @@ impl Publisher {
             Some(until) => until <= now.and_utc().timestamp(),
             None => true,
         };
-        let rows = self
+        let (rows, backlog) = self
             .db
             .run(move |conn| -> Result<_, AuthError> {
-                Ok(if reseed {
+                let backlog = revocations::count_pending(conn, now)?;
+                let rows = if reseed {
                     revocations::live(conn, now)?
                 } else {
                     revocations::pending(conn, now, 1_000)?
-                })
+                };
+                Ok((rows, backlog))
             })
             .await?;
+        self.metrics.outbox_backlog.set(backlog);
         let entries: Vec<Entry> = rows.iter().filter_map(|row| row.entry()).collect();
         if reseed {
             let seeded_until = now
@@ -274,6 +281,11 @@ impl Publisher {
         if ids.is_empty() {
             return Ok(());
         }
+        for id in &ids {
+            if let Some(lag) = since_written(id) {
+                self.metrics.publish_lag.observe(lag.as_secs_f64());
+            }
+        }
         let now = Utc::now().naive_utc();
         self.db
             .run(move |conn| -> Result<_, AuthError> {
@@ -281,6 +293,13 @@ impl Publisher {
             })
             .await
     }
+}
+
+/// How long ago the outbox row `id` was written: its id is a UUID v7, which carries the time.
+fn since_written(id: &str) -> Option<Duration> {
+    let (seconds, nanos) = uuid::Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    let written = std::time::UNIX_EPOCH + Duration::new(seconds, nanos);
+    std::time::SystemTime::now().duration_since(written).ok()
 }
 
 fn unavailable(error: revocation::StoreError) -> AuthError {

@@ -51,6 +51,17 @@ impl AppState {
         password: String,
         client: ClientInfo,
     ) -> Result<(User, TokenPair), AuthError> {
+        let outcome = self.attempt_login(login, password, client).await;
+        self.metrics.login(&outcome);
+        outcome
+    }
+
+    async fn attempt_login(
+        &self,
+        login: &str,
+        password: String,
+        client: ClientInfo,
+    ) -> Result<(User, TokenPair), AuthError> {
         let mut errors = FieldErrors::default();
         if login.trim().is_empty() || login.len() > MAX_LOGIN_BYTES || has_control_chars(login) {
             errors.add("username", "must be a username or email address");
@@ -203,6 +214,7 @@ impl AppState {
             }
             Refreshed::Theft(pending) => {
                 tracing::warn!(%session_id, "refresh token reused: session revoked");
+                self.metrics.refresh_token_reuse.inc();
                 self.publisher.publish(pending).await;
                 Err(AuthError::RefreshTokenReused)
             }

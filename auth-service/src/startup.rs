@@ -4,8 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use observability::management::{ManagementBindError, ManagementListener};
+use observability::{CallMetrics, Registry, serve_management};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use revocation::Revocations;
 use service_support::grpc;
@@ -19,6 +22,7 @@ use crate::db;
 use crate::domain::PasswordPolicy;
 use crate::grpc::AuthApi;
 use crate::keys::{KeyError, KeyRing};
+use crate::metrics::AuthMetrics;
 use crate::passwords::PasswordHasher;
 use crate::revocation::Publisher;
 use crate::state::AppState;
@@ -46,12 +50,19 @@ pub enum StartupError {
     Hashing(#[from] crate::passwords::HasherError),
     #[error(transparent)]
     Bind(#[from] grpc::BindError),
+    #[error(transparent)]
+    Management(#[from] ManagementBindError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
-/// A built auth-service, bound to its address and ready to serve.
+/// A built auth-service, bound to its addresses and ready to serve.
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    management: ManagementListener,
+    registry: Registry,
+    calls: CallMetrics,
     state: Arc<AppState>,
     grace: Duration,
 }
@@ -78,16 +89,22 @@ impl Application {
         settings: Settings,
         store: Revocations,
     ) -> Result<Self, StartupError> {
-        let state = build_state(&settings, store).await?;
+        let registry = Registry::new();
+        let state = build_state(&settings, store, &registry).await?;
+        let calls = CallMetrics::server(&registry)?;
         // Before serving: a store that starts empty (in process, or a Redis that lost its data)
         // must hold every live revocation before any verifier asks it.
         if let Err(error) = state.publisher.sync().await {
             tracing::warn!(%error, "revocations not published yet; retrying in the background");
         }
         let (listener, addr) = grpc::bind(settings.listen_addr).await?;
+        let management = ManagementListener::bind(&settings.management).await?;
         Ok(Self {
             listener,
             addr,
+            management,
+            registry,
+            calls,
             state,
             grace: settings.shutdown_grace(),
         })
@@ -96,6 +113,11 @@ impl Application {
     /// The bound address (the real port when the settings said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn management_addr(&self) -> SocketAddr {
+        self.management.local_addr()
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight calls finish for at most the
@@ -114,9 +136,11 @@ impl Application {
             let state = Arc::clone(&state);
             async move { state.db.ping().await }
         };
+        let ready = Arc::new(AtomicBool::new(false));
         let background = [
             grpc::start_health_reports(
                 health,
+                Arc::clone(&ready),
                 SERVICE_NAME,
                 database_up,
                 HEALTH_PROBE_INTERVAL,
@@ -125,11 +149,18 @@ impl Application {
             .await,
             tokio::spawn(Arc::clone(&self.state.publisher).run(shutdown.clone())),
             tokio::spawn(housekeeping(Arc::clone(&self.state), shutdown.clone())),
+            tokio::spawn(management(
+                self.management,
+                self.registry,
+                ready,
+                shutdown.clone(),
+            )),
         ];
 
         tracing::info!(addr = %self.addr, "auth-service listening");
         let server = Server::builder()
             .trace_fn(grpc::request_span)
+            .layer(self.calls.layer())
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -149,29 +180,52 @@ impl Application {
     }
 }
 
-/// Everything the RPCs work with, from validated settings.
+/// Serves `/metrics`, `/healthz` and `/readyz` (as the health reports say) until `shutdown`.
+async fn management(
+    listener: ManagementListener,
+    registry: Registry,
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+) {
+    let ready = move || {
+        let ready = Arc::clone(&ready);
+        async move { ready.load(Ordering::Acquire) }
+    };
+    if let Err(error) = serve_management(listener, registry, ready, shutdown).await {
+        tracing::error!(%error, "the management listener failed");
+    }
+}
+
+/// Everything the RPCs work with, from validated settings, its metrics in `registry`.
 ///
 /// # Errors
 /// Any start-up failure, with a message naming what to fix.
 pub async fn build_state(
     settings: &Settings,
     store: Revocations,
+    registry: &Registry,
 ) -> Result<Arc<AppState>, StartupError> {
     settings.validate().map_err(StartupError::Settings)?;
     let keys = KeyRing::load(&settings.tokens)?;
     let database = db::connect(&settings.database)
         .await
-        .map_err(StartupError::Database)?;
+        .map_err(StartupError::Database)?
+        .with_metrics(registry, "auth")?;
+    let metrics = Arc::new(AuthMetrics::register(registry)?);
     let password_settings = settings.passwords.clone();
-    let passwords = tokio::task::spawn_blocking(move || PasswordHasher::new(&password_settings))
-        .await
-        .map_err(|error| StartupError::Settings(error.to_string()))??;
+    let (hashing_registry, hashing_metrics) = (registry.clone(), Arc::clone(&metrics));
+    let passwords = tokio::task::spawn_blocking(move || {
+        PasswordHasher::new(&password_settings, &hashing_registry, hashing_metrics)
+    })
+    .await
+    .map_err(|error| StartupError::Settings(error.to_string()))??;
     let tokens = Tokens::new(keys, settings.tokens.clone());
     let publisher = Arc::new(Publisher::new(
         database.clone(),
         store,
         settings.revocation.retry_interval(),
         settings.tokens.revocation_ttl(),
+        Arc::clone(&metrics),
     ));
     Ok(Arc::new(AppState {
         db: database,
@@ -180,6 +234,7 @@ pub async fn build_state(
         tokens,
         publisher,
         throttle: settings.login_throttle.clone(),
+        metrics,
     }))
 }
 
@@ -223,7 +278,7 @@ pub async fn create_admin(
 ) -> Result<crate::db::users::User, Box<dyn std::error::Error + Send + Sync>> {
     // Nothing is revoked here, so the store is never read.
     let store = Revocations::Memory(Arc::new(revocation::MemoryStore::default()));
-    let state = build_state(settings, store).await?;
+    let state = build_state(settings, store, &Registry::new()).await?;
     let (admin, _) = state
         .register(registration, crate::domain::Roles::admin(), None)
         .await

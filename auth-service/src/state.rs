@@ -7,6 +7,7 @@ use database::Database;
 
 use crate::config::ThrottleSettings;
 use crate::domain::PasswordPolicy;
+use crate::metrics::AuthMetrics;
 use crate::passwords::PasswordHasher;
 use crate::revocation::Publisher;
 use crate::tokens::Tokens;
@@ -18,4 +19,5 @@ pub struct AppState {
     pub tokens: Tokens,
     pub publisher: Arc<Publisher>,
     pub throttle: ThrottleSettings,
+    pub metrics: Arc<AuthMetrics>,
 }

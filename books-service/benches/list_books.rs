@@ -66,6 +66,7 @@ async fn start() -> Stack {
 
     let mut settings = books_service::Settings {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        management: observability::ManagementSettings::on_port(0),
         ..books_service::Settings::default()
     };
     settings.database.url = Some(SecretString::from(books_db.url().to_owned()));

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use database::DatabaseSettings;
+use observability::ManagementSettings;
 use revocation::{CheckSettings, RedisSettings};
 use serde::Deserialize;
 use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
@@ -26,6 +27,7 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// How long in-flight calls may take to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    pub management: ManagementSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub revocation: CheckSettings,
@@ -39,6 +41,7 @@ impl Default for Settings {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 50052)),
             shutdown_grace_secs: 10,
+            management: ManagementSettings::on_port(9466),
             database: DatabaseSettings::default(),
             redis: RedisSettings::default(),
             revocation: CheckSettings::default(),
@@ -148,6 +151,7 @@ mod tests {
         let Settings {
             listen_addr: _,
             shutdown_grace_secs: _,
+            management: _,
             database: _,
             redis: _,
             revocation: _,

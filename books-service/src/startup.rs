@@ -4,8 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use observability::management::{ManagementBindError, ManagementListener};
+use observability::{CallMetrics, Registry, serve_management};
 use proto::books::v1::books_service_server::BooksServiceServer;
 use revocation::{Checker, RevocationCheck};
 use service_support::grpc;
@@ -39,12 +42,19 @@ pub enum StartupError {
     AuthUrl(#[from] tonic::transport::Error),
     #[error(transparent)]
     Bind(#[from] grpc::BindError),
+    #[error(transparent)]
+    Management(#[from] ManagementBindError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
-/// A built books-service, bound to its address and ready to serve.
+/// A built books-service, bound to its addresses and ready to serve.
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    management: ManagementListener,
+    registry: Registry,
+    calls: CallMetrics,
     state: Arc<AppState>,
     settings: Settings,
 }
@@ -69,9 +79,12 @@ impl Application {
         revocations: Checker,
     ) -> Result<Self, StartupError> {
         settings.validate().map_err(StartupError::Settings)?;
+        let registry = Registry::new();
         let database = db::connect(&settings.database)
             .await
-            .map_err(StartupError::Database)?;
+            .map_err(StartupError::Database)?
+            .with_metrics(&registry, "books")?;
+        let calls = CallMetrics::server(&registry)?;
         let timeout = Duration::from_millis(settings.auth.timeout_ms);
         let channel = Endpoint::from_shared(settings.auth.url.clone())?
             .connect_timeout(timeout)
@@ -82,11 +95,16 @@ impl Application {
             Duration::from_millis(settings.auth.jwks_min_refetch_ms),
         ));
         let auth = Authenticator::new(keys, Verifier::new(&settings.tokens), revocations);
+        auth.register_metrics(&registry)?;
         let state = Arc::new(AppState { db: database, auth });
         let (listener, addr) = grpc::bind(settings.listen_addr).await?;
+        let management = ManagementListener::bind(&settings.management).await?;
         Ok(Self {
             listener,
             addr,
+            management,
+            registry,
+            calls,
             state,
             settings,
         })
@@ -95,6 +113,11 @@ impl Application {
     /// The bound address (the real port when the settings said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn management_addr(&self) -> SocketAddr {
+        self.management.local_addr()
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight calls finish for at most the
@@ -116,9 +139,21 @@ impl Application {
         let state = Arc::clone(&self.state);
         let key_refresh = Duration::from_secs(self.settings.auth.jwks_refresh_secs);
         let upkeep_shutdown = shutdown.clone();
+        let serving = Arc::new(AtomicBool::new(false));
+        let answered = Arc::clone(&serving);
+        let management = serve_management(
+            self.management,
+            self.registry,
+            move || {
+                let answered = Arc::clone(&answered);
+                async move { answered.load(Ordering::Acquire) }
+            },
+            shutdown.clone(),
+        );
         let background = [
             grpc::start_health_reports(
                 health,
+                serving,
                 SERVICE_NAME,
                 ready,
                 HEALTH_PROBE_INTERVAL,
@@ -128,11 +163,17 @@ impl Application {
             tokio::spawn(async move {
                 state.auth.keep_current(key_refresh, upkeep_shutdown).await;
             }),
+            tokio::spawn(async move {
+                if let Err(error) = management.await {
+                    tracing::error!(%error, "the management listener failed");
+                }
+            }),
         ];
 
         tracing::info!(addr = %self.addr, "books-service listening");
         let server = Server::builder()
             .trace_fn(grpc::request_span)
+            .layer(self.calls.layer())
             .add_service(health_service)
             .add_service(grpc::reflection(&[SERVICE_NAME]).build_v1()?)
             .add_service(grpc::reflection(&[SERVICE_NAME]).build_v1alpha()?)

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use observability::ManagementSettings;
 use revocation::{CheckSettings, RedisSettings};
 use serde::Deserialize;
 use service_support::{ServiceSettings, TelemetrySettings, check_ranges};
@@ -20,6 +21,7 @@ pub const LIST_KEYS: &[&str] = &["cors.allowed_origins"];
 pub struct Settings {
     /// HTTP listen address; port 0 picks a free port.
     pub listen_addr: SocketAddr,
+    pub management: ManagementSettings,
     /// HTTP worker threads; 0 means one per CPU.
     pub workers: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
@@ -48,6 +50,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            management: ManagementSettings::on_port(9464),
             workers: 0,
             shutdown_grace_secs: 10,
             body_limit_bytes: 1024 * 1024,
@@ -280,6 +283,7 @@ mod tests {
         // below (or is not numeric). The shared sections test their own keys.
         let Settings {
             listen_addr: _,
+            management: _,
             workers: _,
             shutdown_grace_secs: _,
             body_limit_bytes: _,

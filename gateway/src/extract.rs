@@ -111,7 +111,7 @@ impl FromRequest for Caller {
         let context = RequestContext::of(request, trust);
         Box::pin(async move {
             let state = state?;
-            let token = token.inspect_err(|_| state.metrics.auth_failure("missing"))?;
+            let token = token.inspect_err(|_| state.metrics.token_rejected("missing"))?;
             let claims = authenticate(&state, &token).await?;
             Ok(Self {
                 claims,
@@ -185,11 +185,11 @@ pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Claims
     match state.authenticator.authenticate(token).await {
         Ok(claims) => Ok(claims),
         Err(AuthFailure::Missing) => {
-            state.metrics.auth_failure("missing");
+            state.metrics.token_rejected("missing");
             Err(ApiError::invalid_token("an access token is required"))
         }
         Err(AuthFailure::Rejected(rejection)) => {
-            state.metrics.auth_failure(rejection.as_str());
+            state.metrics.token_rejected(rejection.as_str());
             Err(ApiError::invalid_token(match rejection {
                 Rejection::Expired => "the access token has expired",
                 Rejection::Revoked => "the access token has been revoked",
@@ -203,7 +203,7 @@ pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Claims
         }
         Err(AuthFailure::StoreUnavailable { error, .. }) => {
             tracing::warn!(%error, "revocation cannot be checked; refusing (fail closed)");
-            state.metrics.auth_failure("revocation_unavailable");
+            state.metrics.token_rejected("revocation_unavailable");
             Err(ApiError::unavailable(
                 "token revocation cannot be checked right now; try again shortly",
             ))

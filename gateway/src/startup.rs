@@ -19,6 +19,9 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use observability::management::{ManagementBindError, ManagementListener};
+use observability::serve_management;
+
 use crate::config::{CorsSettings, Settings};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -44,12 +47,15 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Management(#[from] ManagementBindError),
 }
 
-/// A built gateway, bound to its address and ready to serve.
+/// A built gateway, bound to its addresses and ready to serve.
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    management: ManagementListener,
     state: Arc<AppState>,
     settings: Settings,
 }
@@ -92,12 +98,15 @@ impl Application {
             settings.redis.timeout(),
             settings.auth_rate_limit.clone(),
         );
+        let metrics = Arc::new(Metrics::new()?);
+        let authenticator = Authenticator::new(keys, Verifier::new(&settings.tokens), revocations);
+        authenticator.register_metrics(metrics.registry())?;
         let state = Arc::new(AppState {
             body_limit: settings.body_limit_bytes,
-            authenticator: Authenticator::new(keys, Verifier::new(&settings.tokens), revocations),
-            upstreams: Upstreams::new(auth_channel, books_channel),
+            authenticator,
+            upstreams: Upstreams::new(auth_channel, books_channel, &metrics.calls),
             rate_limiter,
-            metrics: Arc::new(Metrics::new()?),
+            metrics,
             revocation_fail_open: settings.revocation_fail_open,
             trust_forwarded_for: settings.trust_forwarded_for,
             console: settings.console.clone(),
@@ -108,9 +117,11 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.listen_addr).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
+        let management = ManagementListener::bind(&settings.management).await?;
         Ok(Self {
             listener,
             addr,
+            management,
             state,
             settings,
         })
@@ -119,6 +130,11 @@ impl Application {
     /// The bound address (the real port when the settings said 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn management_addr(&self) -> SocketAddr {
+        self.management.local_addr()
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight requests finish for at most
@@ -136,6 +152,16 @@ impl Application {
                 .keep_current(key_refresh, upkeep_shutdown)
                 .await;
         });
+        let ready_state = Arc::clone(&self.state);
+        let management = tokio::spawn(serve_management(
+            self.management,
+            self.state.metrics.registry().clone(),
+            move || {
+                let state = Arc::clone(&ready_state);
+                async move { routes::health::readiness(&state).await.status == "ready" }
+            },
+            shutdown.clone(),
+        ));
         tracing::info!(addr = %self.addr, "gateway listening");
         serve(
             self.listener,
@@ -145,6 +171,7 @@ impl Application {
         )?
         .await?;
         upkeep.abort();
+        management.abort();
         tracing::info!("gateway stopped");
         Ok(())
     }

@@ -22,8 +22,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Converts an upstream answer, counting failures that are the upstream's, not the
-    /// client's, in the metrics.
+    /// Converts an upstream answer.
     ///
     /// # Errors
     /// The status mapped to its HTTP problem.
@@ -37,8 +36,8 @@ impl AppState {
             .map_err(|status| self.refusal(service, status))
     }
 
-    /// An upstream's refusal as the gateway's error, counted in the metrics when the failure
-    /// is the upstream's.
+    /// An upstream's refusal as the gateway's error, logged when the failure is the
+    /// upstream's (every call is counted by its code in `rpc_client_call_duration_seconds`).
     pub fn refusal(&self, service: &'static str, status: tonic::Status) -> crate::error::ApiError {
         use tonic::Code;
         if matches!(
@@ -52,7 +51,6 @@ impl AppState {
                 | Code::Cancelled
         ) {
             tracing::warn!(service, code = ?status.code(), message = status.message(), "upstream call failed");
-            self.metrics.upstream_error(service, status.code());
         }
         status.into()
     }

@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
+use observability::CallMetrics;
+use observability::rpc::Metered;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::books::v1::books_service_client::BooksServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tower_layer::Layer;
 
 /// Opens a channel to `url` without connecting yet.
 ///
@@ -21,19 +24,23 @@ pub fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport
         .connect_lazy())
 }
 
+/// A channel whose calls are timed in `rpc_client_call_duration_seconds`.
+pub type Timed = Metered<Channel>;
+
 #[derive(Clone)]
 pub struct Upstreams {
-    pub auth: AuthServiceClient<Channel>,
-    pub books: BooksServiceClient<Channel>,
+    pub auth: AuthServiceClient<Timed>,
+    pub books: BooksServiceClient<Timed>,
     pub auth_channel: Channel,
     pub books_channel: Channel,
 }
 
 impl Upstreams {
-    pub fn new(auth_channel: Channel, books_channel: Channel) -> Self {
+    pub fn new(auth_channel: Channel, books_channel: Channel, calls: &CallMetrics) -> Self {
+        let timed = |channel: &Channel| calls.layer().layer(channel.clone());
         Self {
-            auth: AuthServiceClient::new(auth_channel.clone()),
-            books: BooksServiceClient::new(books_channel.clone()),
+            auth: AuthServiceClient::new(timed(&auth_channel)),
+            books: BooksServiceClient::new(timed(&books_channel)),
             auth_channel,
             books_channel,
         }

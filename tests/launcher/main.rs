@@ -30,7 +30,20 @@ fn bookstore(data_dir: &Path) -> Command {
     command
 }
 
-const ANY_FREE_PORTS: [&str; 6] = ["--http-port", "0", "--auth-port", "0", "--books-port", "0"];
+const ANY_FREE_PORTS: [&str; 12] = [
+    "--http-port",
+    "0",
+    "--auth-port",
+    "0",
+    "--books-port",
+    "0",
+    "--gateway-management-port",
+    "0",
+    "--auth-management-port",
+    "0",
+    "--books-management-port",
+    "0",
+];
 
 impl Launched {
     /// Starts the binary on free ports and waits for the banner that names the API's URL.
@@ -319,7 +332,7 @@ fn in_time_wait(port: u16) -> bool {
 }
 
 /// The default ports, as `bookstore --help` states them.
-const DEFAULT_PORTS: [u16; 3] = [8080, 8081, 8082];
+const DEFAULT_PORTS: [u16; 6] = [8080, 8081, 8082, 9464, 9465, 9466];
 
 #[tokio::test]
 async fn the_launcher_starts_with_its_default_ports_in_time_wait() {
@@ -368,14 +381,9 @@ async fn a_port_something_listens_on_is_named_with_the_setting_that_changes_it()
     let data = tempfile::tempdir().unwrap();
 
     let output = bookstore(data.path())
-        .args([
-            "--http-port",
-            "0",
-            "--auth-port",
-            "0",
-            "--books-port",
-            &port,
-        ])
+        .args(&ANY_FREE_PORTS[..4])
+        .args(["--books-port", &port])
+        .args(&ANY_FREE_PORTS[6..])
         .output()
         .unwrap();
 

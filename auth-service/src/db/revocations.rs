@@ -99,6 +99,15 @@ pub fn pending(
         .load(conn)
 }
 
+/// How many live entries are waiting to be published.
+pub fn count_pending(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<i64> {
+    revocations::table
+        .filter(revocations::published_at.is_null())
+        .filter(revocations::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+}
+
 /// Every entry that still matters, published or not.
 pub fn live(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<Vec<StoredRevocation>> {
     revocations::table

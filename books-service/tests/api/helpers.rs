@@ -84,6 +84,7 @@ pub async fn spawn_app_with(backend: Backend, revocation: CheckSettings) -> Test
 
     let mut books_settings = Settings {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
+        management: observability::ManagementSettings::on_port(0),
         shutdown_grace_secs: 1,
         ..Settings::default()
     };

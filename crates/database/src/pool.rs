@@ -1,4 +1,5 @@
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
@@ -6,6 +7,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::metrics::PoolMetrics;
 use crate::migrations::{Migrations, run_migrations};
 use crate::{AnyConnection, DatabaseError, DatabaseUrl};
 
@@ -57,13 +59,14 @@ impl DatabaseSettings {
     }
 }
 
-type Pool = r2d2::Pool<ConnectionManager>;
+pub(crate) type Pool = r2d2::Pool<ConnectionManager>;
 
 /// A pool of connections to one database, and the way to use it from async code.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
     url: DatabaseUrl,
+    metrics: Option<Arc<PoolMetrics>>,
 }
 
 impl Database {
@@ -92,7 +95,26 @@ impl Database {
             .min_idle(Some(1))
             .connection_timeout(settings.connection_timeout())
             .build(ConnectionManager { url: url.clone() })?;
-        Ok(Self { pool, url })
+        Ok(Self {
+            pool,
+            url,
+            metrics: None,
+        })
+    }
+
+    /// This database, with its pool's metrics in `registry` under `pool_name`.
+    ///
+    /// # Errors
+    /// The metrics are registered there already.
+    pub fn with_metrics(
+        mut self,
+        registry: &observability::Registry,
+        pool_name: &str,
+    ) -> Result<Self, prometheus::Error> {
+        self.metrics = Some(Arc::new(PoolMetrics::register(
+            registry, &self.pool, pool_name,
+        )?));
+        Ok(self)
     }
 
     /// Opens the pool (off the async threads) and applies pending migrations: what every
@@ -130,8 +152,14 @@ impl Database {
         E: From<DatabaseError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let metrics = self.metrics.clone();
         service_support::spawn_blocking_with_tracing(move || {
-            let mut conn = pool.get().map_err(DatabaseError::Unavailable)?;
+            let asked = Instant::now();
+            let conn = pool.get();
+            if let Some(metrics) = &metrics {
+                metrics.waited(asked.elapsed(), conn.is_ok());
+            }
+            let mut conn = conn.map_err(DatabaseError::Unavailable)?;
             f(&mut conn)
         })
         .await
@@ -156,7 +184,7 @@ impl From<DatabaseError> for PingFailed {
 
 /// Establishes the variant of [`AnyConnection`] that the URL names, and prepares SQLite
 /// connections for concurrent use.
-struct ConnectionManager {
+pub(crate) struct ConnectionManager {
     url: DatabaseUrl,
 }
 

@@ -1,5 +1,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -115,10 +117,12 @@ pub async fn serve_with_grace<E>(
 }
 
 /// Reports the health of `service` as `probe` says (SERVING while it holds, NOT_SERVING
-/// otherwise): once before returning, so the service never starts without a status, then every
-/// `interval` from a spawned task until `shutdown`.
+/// otherwise), in the gRPC health service and in `ready` (what the management listener's
+/// `/readyz` answers): once before returning, so the service never starts without a status,
+/// then every `interval` from a spawned task until `shutdown`.
 pub async fn start_health_reports<F, Fut>(
     reporter: HealthReporter,
+    ready: Arc<AtomicBool>,
     service: &'static str,
     probe: F,
     interval: Duration,
@@ -130,6 +134,7 @@ where
 {
     let mut healthy = probe().await;
     set_health(&reporter, service, healthy).await;
+    ready.store(healthy, Ordering::Release);
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -141,6 +146,7 @@ where
                 healthy = now;
                 tracing::info!(service, healthy, "health changed");
                 set_health(&reporter, service, healthy).await;
+                ready.store(healthy, Ordering::Release);
             }
         }
     })

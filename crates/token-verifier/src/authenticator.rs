@@ -55,6 +55,40 @@ impl Authenticator {
         &self.revocations
     }
 
+    /// Registers in `registry` what operators watch of a verifier, computed at each scrape:
+    /// `bookstore_jwks_age_seconds` (since auth-service's keys were last fetched) and
+    /// `bookstore_revocation_replica_lag_seconds` (how far behind Redis the revocations
+    /// checked here may be; 0 when Redis is asked on every request). Both are -1 before the
+    /// first fetch or load.
+    ///
+    /// # Errors
+    /// The metrics are registered there already.
+    pub fn register_metrics(
+        &self,
+        registry: &observability::Registry,
+    ) -> Result<(), prometheus::Error> {
+        let seconds = |duration: Option<Duration>| duration.map_or(-1.0, |d| d.as_secs_f64());
+        let keys = Arc::clone(&self.keys);
+        observability::ComputedGauge::register(
+            registry,
+            prometheus::Opts::new(
+                "bookstore_jwks_age_seconds",
+                "Seconds since auth-service's keys were last fetched (-1 before the first).",
+            ),
+            move || seconds(keys.age()),
+        )?;
+        let revocations = self.revocations.clone();
+        observability::ComputedGauge::register(
+            registry,
+            prometheus::Opts::new(
+                "bookstore_revocation_replica_lag_seconds",
+                "How far behind the published revocations the checks here may be (-1 before \
+                 the replica's first load, 0 when Redis is asked on every request).",
+            ),
+            move || seconds(revocations.lag()),
+        )
+    }
+
     /// Keeps auth-service's keys (refetched every `key_refresh`) and the revocation replica, if
     /// any, current until `shutdown`. Services run it for as long as they serve.
     pub async fn keep_current(&self, key_refresh: Duration, shutdown: CancellationToken) {

@@ -142,10 +142,13 @@ pub struct RevokeSessionsResponse {
 pub(crate) async fn limit(state: &AppState, context: &RequestContext) -> Result<(), ApiError> {
     match state.rate_limiter.hit(&context.client_ip).await {
         Decision::Allowed => Ok(()),
-        Decision::Limited(retry_after) => Err(ApiError::TooManyRequests {
-            detail: "too many requests from this address; slow down".to_owned(),
-            retry_after,
-        }),
+        Decision::Limited(retry_after) => {
+            state.metrics.rate_limited();
+            Err(ApiError::TooManyRequests {
+                detail: "too many requests from this address; slow down".to_owned(),
+                retry_after,
+            })
+        }
     }
 }
 

@@ -49,6 +49,17 @@ pub async fn healthz() -> web::Json<Health> {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
+    let health = readiness(&state).await;
+    if health.status == "ready" {
+        HttpResponse::Ok().json(health)
+    } else {
+        HttpResponse::ServiceUnavailable().json(health)
+    }
+}
+
+/// Whether this gateway can serve, and each dependency's state: what `/readyz` answers here
+/// and on the management listener.
+pub async fn readiness(state: &AppState) -> Health {
     let keys = state.authenticator.keys().age().is_some();
     let (redis, auth, books) = tokio::join!(
         async {
@@ -67,7 +78,7 @@ pub async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
     );
     let ready = keys && (redis || state.revocation_fail_open);
     let up = |ok: bool| if ok { "up" } else { "down" };
-    let health = Health {
+    Health {
         status: if ready { "ready" } else { "not_ready" },
         checks: BTreeMap::from([
             ("keys", up(keys)),
@@ -75,11 +86,6 @@ pub async fn readyz(state: web::Data<Arc<AppState>>) -> HttpResponse {
             ("auth_service", up(auth)),
             ("books_service", up(books)),
         ]),
-    };
-    if ready {
-        HttpResponse::Ok().json(health)
-    } else {
-        HttpResponse::ServiceUnavailable().json(health)
     }
 }
 
@@ -93,22 +99,6 @@ async fn serving(channel: tonic::transport::Channel, service: &str) -> bool {
         .is_ok_and(|answer| {
             answer.is_ok_and(|status| status.get_ref().status() == ServingStatus::Serving)
         })
-}
-
-/// Prometheus metrics of this instance.
-#[utoipa::path(
-    tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
-)]
-#[get("/metrics")]
-pub async fn metrics(state: web::Data<Arc<AppState>>) -> HttpResponse {
-    let authenticator = &state.authenticator;
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(
-            authenticator.keys().age(),
-            authenticator.revocations().lag(),
-        ))
 }
 
 /// The interactive API documentation (Swagger UI, served from this process).

@@ -39,7 +39,6 @@ pub fn configure(config: &mut ServiceConfig<'_>) {
         .service(wellknown::jwks)
         .service(health::healthz)
         .service(health::readyz)
-        .service(health::metrics)
         .service(health::docs);
 }
 

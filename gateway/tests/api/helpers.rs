@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use auth_service::accounts::Registration;
 use auth_service::keys::{KeyKind, SigningKey, write_new_key};
+use observability::ManagementSettings;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use revocation::CheckSettings;
 use secrecy::SecretString;
@@ -65,6 +66,11 @@ impl Default for StackOptions {
 pub struct Stack {
     pub client: reqwest::Client,
     pub gateway: String,
+    /// The management listeners (`/metrics`, `/healthz`, `/readyz`) of the first gateway,
+    /// auth-service and books-service, as base URLs.
+    pub gateway_management: String,
+    pub auth_management: String,
+    pub books_management: String,
     pub auth_settings: auth_service::Settings,
     pub gateway_settings: gateway::Settings,
     /// auth-service's signing key, for tests that forge tokens with it.
@@ -124,6 +130,7 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
 
     let mut books_settings = books_service::Settings {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        management: ManagementSettings::on_port(0),
         shutdown_grace_secs: 1,
         ..books_service::Settings::default()
     };
@@ -137,10 +144,12 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
         .await
         .unwrap();
     let books_url = format!("http://{}", books.local_addr());
+    let books_management = format!("http://{}", books.management_addr());
     servers.push(tokio::spawn(books.run_until_stopped(shutdown.clone())));
 
     let mut gateway_settings = gateway::Settings {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        management: ManagementSettings::on_port(0),
         workers: 2,
         shutdown_grace_secs: 1,
         body_limit_bytes: options.body_limit,
@@ -162,6 +171,9 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
     let mut stack = Stack {
         client: reqwest::Client::new(),
         gateway: String::new(),
+        gateway_management: String::new(),
+        auth_management: format!("http://{}", auth.management),
+        books_management,
         auth_settings,
         gateway_settings,
         signing_key,
@@ -175,7 +187,11 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
         _keys: keys,
         _databases: (auth_db, books_db),
     };
-    stack.gateway = stack.start_gateway().await;
+    let (gateway, management) = stack
+        .spawn_gateway_with_management(stack.gateway_settings.clone())
+        .await;
+    wait_until_ready(&stack.client, &gateway).await;
+    (stack.gateway, stack.gateway_management) = (gateway, management);
     stack
 }
 
@@ -224,6 +240,7 @@ impl Login {
 /// A service running on the test's runtime until its token is cancelled.
 struct Running {
     addr: SocketAddr,
+    management: SocketAddr,
     shutdown: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
 }
@@ -234,6 +251,7 @@ impl Running {
         let shutdown = stack.child_token();
         Self {
             addr: auth.local_addr(),
+            management: auth.management_addr(),
             server: tokio::spawn(auth.run_until_stopped(shutdown.clone())),
             shutdown,
         }
@@ -273,12 +291,33 @@ impl Stack {
     /// Starts a gateway with `settings` and returns its base URL without waiting for it to be
     /// ready.
     pub async fn spawn_gateway(&mut self, settings: gateway::Settings) -> String {
+        self.spawn_gateway_with_management(settings).await.0
+    }
+
+    /// [`spawn_gateway`](Self::spawn_gateway), with the base URL of its management listener.
+    async fn spawn_gateway_with_management(
+        &mut self,
+        settings: gateway::Settings,
+    ) -> (String, String) {
         let gateway = gateway::Application::build(settings).await.unwrap();
         let url = format!("http://{}", gateway.local_addr());
+        let management = format!("http://{}", gateway.management_addr());
         self.servers.push(tokio::spawn(
             gateway.run_until_stopped(self.shutdown.clone()),
         ));
-        url
+        (url, management)
+    }
+
+    /// The Prometheus text a management listener at `base` serves.
+    pub async fn metrics(&self, base: &str) -> String {
+        self.client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use test_support::Backend;
 
-use crate::helpers::{StackOptions, spawn_stack, spawn_stack_with};
+use crate::helpers::{StackOptions, eventually, spawn_stack, spawn_stack_with};
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_a_given_one_is_kept() {
@@ -70,49 +70,87 @@ async fn readiness_reports_each_dependency() {
 }
 
 #[tokio::test]
-async fn metrics_count_requests_by_route_and_auth_failures_by_reason() {
+async fn every_service_shows_its_metrics_on_its_management_port_and_not_on_the_public_one() {
     let stack = spawn_stack(Backend::Sqlite).await;
     let user = stack.user("counted").await;
+    stack.logged_in("counted").await;
     let book = stack.create_book(&user.access, "Counted").await;
-    stack
-        .get(
-            &format!("/api/books/{}", book["id"].as_str().unwrap()),
-            &user.access,
-        )
-        .await;
+    let path = format!("/api/books/{}", book["id"].as_str().unwrap());
+    stack.get(&path, &user.access).await;
     stack.get("/api/books", "garbage").await;
 
-    let text = stack
+    let public = stack
         .client
         .get(stack.url("/metrics"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    assert_eq!(public.status(), 404, "metrics left the public port");
 
-    assert!(
-        text.contains(
-            r#"http_requests_total{method="GET",route="/api/books/{id}",status="200"} 1"#
+    let gateway = stack.metrics(&stack.gateway_management).await;
+    let auth = stack.metrics(&stack.auth_management).await;
+    let books = stack.metrics(&stack.books_management).await;
+    let expectations: [(&str, &str); 13] = [
+        (
+            &gateway,
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/api/books/{id}"} 1"#,
         ),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            r#"http_requests_total{method="POST",route="/api/auth/register",status="201"} 1"#
+        (
+            &gateway,
+            r#"http_server_request_duration_seconds_count{http_request_method="POST",http_response_status_code="201",http_route="/api/auth/register"} 1"#,
         ),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"auth_failures_total{reason="malformed"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains("http_request_duration_seconds_bucket"),
-        "{text}"
-    );
-    assert!(text.contains("jwks_age_seconds"), "{text}");
+        (
+            &gateway,
+            r#"bookstore_token_rejections_total{reason="malformed"} 1"#,
+        ),
+        (
+            &gateway,
+            r#"rpc_client_call_duration_seconds_count{rpc_grpc_status_code="0",rpc_method="GetBook",rpc_service="bookstore.books.v1.BooksService",rpc_system="grpc"} 1"#,
+        ),
+        (&gateway, "bookstore_jwks_age_seconds "),
+        (&gateway, "bookstore_revocation_replica_lag_seconds "),
+        (
+            &auth,
+            r#"rpc_server_call_duration_seconds_count{rpc_grpc_status_code="0",rpc_method="Login",rpc_service="bookstore.auth.v1.AuthService",rpc_system="grpc"} 1"#,
+        ),
+        (&auth, r#"bookstore_logins_total{outcome="success"} 1"#),
+        (&auth, "bookstore_password_hash_duration_seconds_count 2"),
+        (
+            &auth,
+            r#"db_client_connection_count{db_client_connection_pool_name="auth",db_client_connection_state="idle"}"#,
+        ),
+        (&auth, "bookstore_revocation_outbox_backlog 0"),
+        (
+            &books,
+            r#"rpc_server_call_duration_seconds_count{rpc_grpc_status_code="0",rpc_method="GetBook",rpc_service="bookstore.books.v1.BooksService",rpc_system="grpc"} 1"#,
+        ),
+        (
+            &books,
+            r#"db_client_connection_wait_time_seconds_count{db_client_connection_pool_name="books"}"#,
+        ),
+    ];
+    for (text, series) in expectations {
+        assert!(text.contains(series), "{series} missing from\n{text}");
+    }
+    for base in [
+        &stack.gateway_management,
+        &stack.auth_management,
+        &stack.books_management,
+    ] {
+        for probe in ["/healthz", "/readyz"] {
+            // Readiness is re-checked every second or so, as the gRPC health is.
+            eventually(&format!("{base}{probe} answers 200"), || async {
+                let answer = stack
+                    .client
+                    .get(format!("{base}{probe}"))
+                    .send()
+                    .await
+                    .unwrap();
+                answer.status() == 200
+            })
+            .await;
+        }
+    }
 }
 
 #[tokio::test]

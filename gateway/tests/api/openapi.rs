@@ -26,7 +26,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/.well-known/jwks.json"),
     ("get", "/healthz"),
     ("get", "/readyz"),
-    ("get", "/metrics"),
     ("get", "/docs"),
 ];
 
