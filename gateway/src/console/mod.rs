@@ -33,67 +33,76 @@ const STYLESHEET: &str = include_str!("../../static/console.css");
 
 /// Adds the console's routes: `/` leads a browser to it, everything else is under `/ui/`.
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.route("/", web::get().to(to_console)).service(
-        web::scope("/ui")
-            .wrap(
-                DefaultHeaders::new()
-                    .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
-                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-                    // Not `no-referrer`: with it, browsers send `Origin: null` on the console's
-                    // own form posts, which the CSRF check must then refuse.
-                    .add((header::REFERRER_POLICY, "same-origin"))
-                    .add((header::X_FRAME_OPTIONS, "DENY"))
-                    .add(("cross-origin-opener-policy", "same-origin"))
-                    // Pages show the visitor's data: never kept by the browser or a proxy (the
-                    // back button after signing out shows nothing).
-                    .add((header::CACHE_CONTROL, "no-store")),
-            )
-            .app_data(
-                web::FormConfig::default()
-                    .limit(16 * 1024)
-                    .error_handler(|error, _| {
-                        Failure::Api(ApiError::BadRequest(format!(
-                            "the form is malformed: {error}"
-                        )))
-                        .into()
-                    }),
-            )
-            .app_data(web::QueryConfig::default().error_handler(|error, _| {
-                Failure::Api(ApiError::BadRequest(format!(
-                    "the address is malformed: {error}"
-                )))
-                .into()
-            }))
-            .app_data(web::PathConfig::default().error_handler(|_, _| {
-                Failure::Api(ApiError::NotFound("no such page".to_owned())).into()
-            }))
-            .route("", web::get().to(to_console))
-            .route("/", web::get().to(to_console))
-            .route("/static/console.css", web::get().to(stylesheet))
-            .route("/sign-in", web::get().to(sign_in::show))
-            .route("/sign-in", web::post().to(sign_in::sign_in))
-            .route("/register", web::get().to(sign_in::show_register))
-            .route("/register", web::post().to(sign_in::register))
-            .route("/sign-out", web::post().to(sign_in::sign_out))
-            .route("/books", web::get().to(books::list))
-            .route("/books", web::post().to(books::create))
-            .route("/books/new", web::get().to(books::new))
-            .route("/books/{id}", web::get().to(books::edit))
-            .route("/books/{id}", web::post().to(books::update))
-            .route("/books/{id}/delete", web::get().to(books::confirm_delete))
-            .route("/books/{id}/delete", web::post().to(books::delete))
-            .route("/sessions", web::get().to(account::sessions))
-            .route(
-                "/sessions/revoke-others",
-                web::post().to(account::revoke_others),
-            )
-            .route("/sessions/{id}/revoke", web::post().to(account::revoke_one))
-            .route("/password", web::get().to(account::password))
-            .route("/password", web::post().to(account::change_password))
-            .route("/admin/users", web::get().to(admin::users))
-            .route("/admin/users/{id}", web::post().to(admin::update))
-            .default_service(web::to(not_found)),
-    );
+    config
+        .service(
+            web::resource("/")
+                .wrap(security_headers())
+                .route(web::get().to(to_console)),
+        )
+        .service(
+            web::scope("/ui")
+                .wrap(security_headers())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(16 * 1024)
+                        .error_handler(|error, _| {
+                            Failure::Api(ApiError::BadRequest(format!(
+                                "the form is malformed: {error}"
+                            )))
+                            .into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|error, _| {
+                    Failure::Api(ApiError::BadRequest(format!(
+                        "the address is malformed: {error}"
+                    )))
+                    .into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|_, _| {
+                    Failure::Api(ApiError::NotFound("no such page".to_owned())).into()
+                }))
+                .route("", web::get().to(to_console))
+                .route("/", web::get().to(to_console))
+                .route("/static/console.css", web::get().to(stylesheet))
+                .route("/sign-in", web::get().to(sign_in::show))
+                .route("/sign-in", web::post().to(sign_in::sign_in))
+                .route("/register", web::get().to(sign_in::show_register))
+                .route("/register", web::post().to(sign_in::register))
+                .route("/sign-out", web::post().to(sign_in::sign_out))
+                .route("/books", web::get().to(books::list))
+                .route("/books", web::post().to(books::create))
+                .route("/books/new", web::get().to(books::new))
+                .route("/books/{id}", web::get().to(books::edit))
+                .route("/books/{id}", web::post().to(books::update))
+                .route("/books/{id}/delete", web::get().to(books::confirm_delete))
+                .route("/books/{id}/delete", web::post().to(books::delete))
+                .route("/sessions", web::get().to(account::sessions))
+                .route(
+                    "/sessions/revoke-others",
+                    web::post().to(account::revoke_others),
+                )
+                .route("/sessions/{id}/revoke", web::post().to(account::revoke_one))
+                .route("/password", web::get().to(account::password))
+                .route("/password", web::post().to(account::change_password))
+                .route("/admin/users", web::get().to(admin::users))
+                .route("/admin/users/{id}", web::post().to(admin::update))
+                .default_service(web::to(not_found)),
+        );
+}
+
+/// The headers of every console answer.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Not `no-referrer`: with it, browsers send `Origin: null` on the console's own form
+        // posts, which the CSRF check must then refuse.
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add(("cross-origin-opener-policy", "same-origin"))
+        // Pages show the visitor's data: never kept by the browser or a proxy (the back button
+        // after signing out shows nothing).
+        .add((header::CACHE_CONTROL, "no-store"))
 }
 
 async fn to_console() -> HttpResponse {

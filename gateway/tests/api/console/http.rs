@@ -174,7 +174,7 @@ both_backends! {
         let csrf = visitor.csrf("/ui/books/new").await;
         visitor.post("/ui/books", &[("csrf", &csrf), ("title", "Dune"), ("author", "Frank Herbert")]).await;
 
-        let pages = ["/ui/sign-in", "/ui/register", "/ui/books", "/ui/books/new", "/ui/sessions",
+        let pages = ["/", "/ui/sign-in", "/ui/register", "/ui/books", "/ui/books/new", "/ui/sessions",
             "/ui/password", "/ui/admin/users", "/ui/nowhere", "/ui/books/not-a-uuid", "/ui/static/console.css"];
         for path in pages {
             let page = visitor.get(path).await;
@@ -185,6 +185,8 @@ both_backends! {
             assert_eq!(page.header("x-frame-options"), "DENY", "{path}");
             if path.ends_with(".css") {
                 assert_eq!(page.header("content-type"), "text/css; charset=utf-8");
+            } else if path == "/" {
+                assert_eq!(page.header("cache-control"), "no-store");
             } else {
                 assert_eq!(page.header("cache-control"), "no-store", "{path}");
                 assert_eq!(page.header("content-type"), "text/html; charset=utf-8", "{path}");
