@@ -71,25 +71,11 @@ impl Browser {
     /// Starts chromedriver, or `None` when the browser is missing (outside CI).
     pub fn start() -> Option<Self> {
         let tools = Tools::find()?;
-        let mut driver = Command::new(&tools.chromedriver)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start chromedriver");
-        let stdout = driver.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("chromedriver stopped before it said its port")
-                .unwrap();
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                break rest.trim_end_matches('.').trim().to_owned();
-            }
-        };
-        // Keep reading, so that chromedriver never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Once in a while (seen on a loaded CI machine) chromedriver exits before it listens;
+        // a second try has always worked.
+        let (driver, port) = (0..3)
+            .find_map(|_| start_driver(&tools.chromedriver))
+            .expect("chromedriver did not start in three tries (its stderr is above)");
         let axe_source = std::fs::read_to_string(&tools.axe).expect("cannot read axe-core");
         Some(Self {
             driver,
@@ -352,6 +338,30 @@ impl Profile {
     pub async fn close(self) {
         self.client.close().await.unwrap();
     }
+}
+
+/// chromedriver on a port it picks, and that port; `None` if it stopped before saying it.
+fn start_driver(program: &str) -> Option<(Child, String)> {
+    let mut driver = Command::new(program)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cannot start chromedriver");
+    let stdout = driver.stdout.take().expect("chromedriver's stdout is piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        line.split("started successfully on port ")
+            .nth(1)
+            .map(|rest| rest.trim_end_matches('.').trim().to_owned())
+    });
+    let Some(port) = port else {
+        let _ = driver.wait();
+        return None;
+    };
+    // Keep reading, so that chromedriver never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Some((driver, port))
 }
 
 /// chromedriver's log of the page's console (the legacy `se/log` endpoint it still serves).
