@@ -6,30 +6,14 @@ use actix_web::{HttpResponse, web};
 use proto::auth::v1 as pb;
 use serde::Deserialize;
 
-use super::pages::{FieldErrors, Nav, PasswordPage, SessionRow, SessionsPage, render};
+use super::pages::{FieldErrors, PasswordPage, SessionRow, SessionsPage, render};
 use super::sign_in::CsrfForm;
 use super::visit::{Failure, Reply, SignedIn, Visit};
 use crate::error::ApiError;
 use crate::routes::is_uuid;
-use crate::upstream::CallContext;
-
-fn nav(visit: &Visit, user: &SignedIn, current: &'static str) -> Option<Nav> {
-    Some(Nav {
-        csrf: visit.csrf.clone(),
-        is_admin: user.is_admin(),
-        current,
-    })
-}
-
-fn call(visit: &Visit, user: &SignedIn) -> CallContext {
-    CallContext {
-        request_id: visit.context.request_id.clone(),
-        token: Some(user.token.clone()),
-    }
-}
 
 async fn sessions_of(visit: &Visit, user: &SignedIn) -> Result<Vec<pb::Session>, Failure> {
-    let request = call(visit, user).request(pb::ListSessionsRequest {
+    let request = visit.call(user).request(pb::ListSessionsRequest {
         include_revoked: false,
     });
     let answer = visit
@@ -58,7 +42,7 @@ pub async fn sessions(mut visit: Visit, query: web::Query<SessionsQuery>) -> Htt
             None => None,
         };
         let page = SessionsPage {
-            nav: nav(&visit, &user, "sessions"),
+            nav: visit.nav(&user, "sessions"),
             csrf: &visit.csrf,
             sessions: sessions.into_iter().map(SessionRow::from).collect(),
             notice: notice.as_deref(),
@@ -70,7 +54,9 @@ pub async fn sessions(mut visit: Visit, query: web::Query<SessionsQuery>) -> Htt
 }
 
 async fn revoke(visit: &Visit, user: &SignedIn, ids: Vec<String>) -> Result<i32, Failure> {
-    let request = call(visit, user).request(pb::RevokeSessionsRequest { session_ids: ids });
+    let request = visit
+        .call(user)
+        .request(pb::RevokeSessionsRequest { session_ids: ids });
     let answer = visit
         .state
         .upstreams
@@ -130,7 +116,7 @@ pub async fn password(mut visit: Visit, query: web::Query<PasswordQuery>) -> Htt
     let outcome = async {
         let user = visit.user().await?;
         let page = PasswordPage {
-            nav: nav(&visit, &user, "password"),
+            nav: visit.nav(&user, "password"),
             csrf: &visit.csrf,
             errors: FieldErrors::default(),
             changed: query.changed,
@@ -159,7 +145,7 @@ pub async fn change_password(mut visit: Visit, form: web::Form<PasswordForm>) ->
 async fn change_password_with(visit: &mut Visit, form: PasswordForm) -> Result<Reply, Failure> {
     visit.check_form(&form.csrf)?;
     let user = visit.user().await?;
-    let request = call(visit, &user).request(pb::ChangePasswordRequest {
+    let request = visit.call(&user).request(pb::ChangePasswordRequest {
         current_password: form.current_password,
         new_password: form.new_password,
     });
@@ -183,7 +169,7 @@ async fn change_password_with(visit: &mut Visit, form: PasswordForm) -> Result<R
         Err(other) => return Err(other.into()),
     };
     let page = PasswordPage {
-        nav: nav(visit, &user, "password"),
+        nav: visit.nav(&user, "password"),
         csrf: &visit.csrf,
         errors,
         changed: false,

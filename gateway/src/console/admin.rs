@@ -6,11 +6,10 @@ use proto::auth::v1 as pb;
 use serde::Deserialize;
 
 use super::books::neighbours;
-use super::pages::{Nav, UserRow, UsersPage, render, when};
+use super::pages::{UserRow, UsersPage, render, when};
 use super::visit::{Failure, Reply, Visit};
 use crate::error::ApiError;
 use crate::routes::is_uuid;
-use crate::upstream::CallContext;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -23,10 +22,7 @@ pub struct UsersQuery {
 pub async fn users(mut visit: Visit, query: web::Query<UsersQuery>) -> HttpResponse {
     let outcome = async {
         let user = visit.user().await?;
-        let call = CallContext {
-            request_id: visit.context.request_id.clone(),
-            token: Some(user.token.clone()),
-        };
+        let call = visit.call(&user);
         let request = call.request(pb::ListUsersRequest {
             page_size: i32::try_from(visit.state.console.page_size).unwrap_or(10),
             page_token: query.cursor.clone(),
@@ -70,11 +66,7 @@ pub async fn users(mut visit: Visit, query: web::Query<UsersQuery>) -> HttpRespo
             .as_deref()
             .map(|name| format!("{name} was updated."));
         let view = UsersPage {
-            nav: Some(Nav {
-                csrf: visit.csrf.clone(),
-                is_admin: user.is_admin(),
-                current: "users",
-            }),
+            nav: visit.nav(&user, "users"),
             csrf: &visit.csrf,
             users: rows,
             previous,
@@ -111,10 +103,7 @@ pub async fn update(
         if !is_uuid(&id) {
             return Err(ApiError::NotFound("no such user".to_owned()).into());
         }
-        let call = CallContext {
-            request_id: visit.context.request_id.clone(),
-            token: Some(user.token.clone()),
-        };
+        let call = visit.call(&user);
         let request = call.request(pb::UpdateUserRequest {
             user_id: id.into_inner(),
             is_active: form.is_active,

@@ -9,12 +9,11 @@ use tonic::Code;
 
 use super::pages::{
     BookFormPage, BookRow, BookValues, BooksPage, ConflictPage, DeletePage, Difference,
-    FieldErrors, Nav, render,
+    FieldErrors, render,
 };
 use super::visit::{Failure, Reply, SignedIn, Visit};
 use crate::error::ApiError;
 use crate::routes::is_uuid;
-use crate::upstream::CallContext;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -88,21 +87,6 @@ pub fn neighbours(
     (previous, next)
 }
 
-fn nav(visit: &Visit, user: &SignedIn) -> Option<Nav> {
-    Some(Nav {
-        csrf: visit.csrf.clone(),
-        is_admin: user.is_admin(),
-        current: "books",
-    })
-}
-
-fn call(visit: &Visit, user: &SignedIn) -> CallContext {
-    CallContext {
-        request_id: visit.context.request_id.clone(),
-        token: Some(user.token.clone()),
-    }
-}
-
 /// What a notice code in the list's query says (after a redirect, so that a reload does not
 /// repeat the change).
 fn notice(code: Option<&str>) -> Option<&'static str> {
@@ -133,7 +117,7 @@ async fn list_page(visit: &mut Visit, query: ListQuery) -> Result<Reply, Failure
         .upstreams
         .books
         .clone()
-        .list_books(call(visit, &user).request(request))
+        .list_books(visit.call(&user).request(request))
         .await;
     let page = visit
         .state
@@ -155,7 +139,7 @@ async fn list_page(visit: &mut Visit, query: ListQuery) -> Result<Reply, Failure
         &page.next_page_token,
     );
     let view = BooksPage {
-        nav: nav(visit, &user),
+        nav: visit.nav(&user, "books"),
         books: page.books.into_iter().map(BookRow::from).collect(),
         q: query.q,
         author: query.author,
@@ -206,7 +190,7 @@ fn form_page(
     errors: FieldErrors,
 ) -> Reply {
     let page = BookFormPage {
-        nav: nav(visit, user),
+        nav: visit.nav(user, "books"),
         csrf: &visit.csrf,
         heading,
         action,
@@ -278,7 +262,9 @@ async fn create_with(visit: &mut Visit, form: BookForm) -> Result<Reply, Failure
         Ok(book) => book,
         Err(errors) => return Ok(refused(visit, errors)),
     };
-    let request = call(visit, &user).request(pb::CreateBookRequest { book: Some(book) });
+    let request = visit
+        .call(&user)
+        .request(pb::CreateBookRequest { book: Some(book) });
     let answer = visit
         .state
         .upstreams
@@ -298,7 +284,9 @@ async fn fetch(visit: &Visit, user: &SignedIn, id: &str) -> Result<pb::Book, Fai
     if !is_uuid(id) {
         return Err(ApiError::NotFound("no such book".to_owned()).into());
     }
-    let request = call(visit, user).request(pb::GetBookRequest { id: id.to_owned() });
+    let request = visit
+        .call(user)
+        .request(pb::GetBookRequest { id: id.to_owned() });
     let answer = visit.state.upstreams.books.clone().get_book(request).await;
     Ok(visit.state.answer("books", answer)?)
 }
@@ -353,7 +341,7 @@ async fn update_with(visit: &mut Visit, id: &str, form: BookForm) -> Result<Repl
         Ok(book) => book,
         Err(errors) => return Ok(refused(visit, errors)),
     };
-    let request = call(visit, &user).request(pb::UpdateBookRequest {
+    let request = visit.call(&user).request(pb::UpdateBookRequest {
         book: Some(book),
         // Every field: the form shows them all.
         update_mask: None,
@@ -384,7 +372,7 @@ async fn update_with(visit: &mut Visit, id: &str, form: BookForm) -> Result<Repl
                 })
                 .collect::<Vec<_>>();
             let page = ConflictPage {
-                nav: nav(visit, &user),
+                nav: visit.nav(&user, "books"),
                 csrf: &visit.csrf,
                 id,
                 mine: &form.values,
@@ -405,7 +393,7 @@ pub async fn confirm_delete(mut visit: Visit, id: web::Path<String>) -> HttpResp
         let user = visit.user().await?;
         let book = fetch(&visit, &user, &id).await?;
         let page = DeletePage {
-            nav: nav(&visit, &user),
+            nav: visit.nav(&user, "books"),
             csrf: &visit.csrf,
             book: BookRow::from(book),
         };
@@ -426,7 +414,7 @@ pub async fn delete(
         if !is_uuid(&id) {
             return Err(ApiError::NotFound("no such book".to_owned()).into());
         }
-        let request = call(&visit, &user).request(pb::DeleteBookRequest {
+        let request = visit.call(&user).request(pb::DeleteBookRequest {
             id: id.to_string(),
             expected_version: form.version.unwrap_or(-1),
         });

@@ -214,11 +214,7 @@ pub async fn sign_out(mut visit: Visit, form: web::Form<CsrfForm>) -> HttpRespon
         visit.check_form(&form.csrf)?;
         // Revoked in auth-service first: clearing cookies alone would leave the tokens valid.
         if let Some(user) = visit.maybe_user().await? {
-            let call = crate::upstream::CallContext {
-                request_id: visit.context.request_id.clone(),
-                token: Some(user.token),
-            }
-            .request(pb::LogoutRequest {});
+            let call = visit.call(&user).request(pb::LogoutRequest {});
             let answer = visit.state.upstreams.auth.clone().logout(call).await;
             match answer.map_err(|status| visit.state.refusal("auth", status)) {
                 Ok(_) | Err(ApiError::Unauthorized { .. }) => {}

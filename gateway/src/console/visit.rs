@@ -158,6 +158,23 @@ impl Visit {
         }
     }
 
+    /// Upstream calls on behalf of `user`, with its token.
+    pub fn call(&self, user: &SignedIn) -> CallContext {
+        CallContext {
+            request_id: self.context.request_id.clone(),
+            token: Some(user.token.clone()),
+        }
+    }
+
+    /// The header's navigation for `user`, with `current` (`books`, `sessions`, …) marked.
+    pub fn nav(&self, user: &SignedIn, current: &'static str) -> Option<Nav> {
+        Some(Nav {
+            csrf: self.csrf.clone(),
+            is_admin: user.is_admin(),
+            current,
+        })
+    }
+
     /// Upstream calls on behalf of nobody yet (sign-in, registration).
     pub fn anonymous(&self) -> CallContext {
         self.context.anonymous_call()
@@ -297,11 +314,7 @@ impl Visit {
             Err(failure) => {
                 // The header's links stay for someone signed in, so that a 403 or a 404 is not
                 // a dead end.
-                let nav = self.user.as_ref().map(|user| Nav {
-                    csrf: self.csrf.clone(),
-                    is_admin: user.is_admin(),
-                    current: "",
-                });
+                let nav = self.user.as_ref().and_then(|user| self.nav(user, ""));
                 failure.page(nav)
             }
         };

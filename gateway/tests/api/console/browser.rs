@@ -348,7 +348,10 @@ fn start_driver(program: &str) -> Option<(Child, String)> {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("cannot start chromedriver");
-    let stdout = driver.stdout.take().expect("chromedriver's stdout is piped");
+    let stdout = driver
+        .stdout
+        .take()
+        .expect("chromedriver's stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
         line.split("started successfully on port ")

@@ -9,6 +9,7 @@ use serde_json::json;
 use test_support::both_backends;
 use tokio::task::JoinSet;
 
+use super::titles;
 use crate::helpers::{PASSWORD, Stack, StackOptions, eventually, spawn_stack, spawn_stack_with};
 
 /// The policy every console answer carries.
@@ -129,17 +130,6 @@ impl Page {
         let start = self.body.find(marker).expect("no form with a csrf field") + marker.len();
         self.body[start..].split('"').next().unwrap().to_owned()
     }
-}
-
-async fn titles(stack: &Stack, username: &str) -> Vec<String> {
-    let token = stack.logged_in(username).await.access;
-    let body: serde_json::Value = stack.get("/api/books", &token).await.json().await.unwrap();
-    body["books"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|book| book["title"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 both_backends! {

@@ -11,11 +11,12 @@ use std::time::Instant;
 
 use fantoccini::Locator;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use test_support::Backend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::browser::{Browser, Profile};
+use super::titles;
 use crate::helpers::{PASSWORD, Stack, spawn_stack};
 
 async fn stack() -> Stack {
@@ -36,22 +37,6 @@ async fn book_rows(page: &Profile) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-async fn api_titles(stack: &Stack, username: &str) -> Vec<String> {
-    let token = stack.logged_in(username).await.access;
-    let body: Value = stack
-        .get("/api/books?limit=100", &token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["books"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|book| book["title"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn done(what: &str, started: Instant) {
@@ -158,8 +143,8 @@ async fn a_reader_keeps_books_from_sign_up_to_sign_out() {
     );
     me.press("Overwrite with my values").await;
     assert!(me.text().await.contains("The book was saved."));
-    let titles = api_titles(&stack, "reader").await;
-    assert!(titles.contains(&"Dune".to_owned()) && !titles.contains(&"Dune Messiah".to_owned()));
+    let stored = titles(&stack, "reader").await;
+    assert!(stored.contains(&"Dune".to_owned()) && !stored.contains(&"Dune Messiah".to_owned()));
 
     // Delete, with confirmation.
     me.goto("/ui/books?q=dune").await;
@@ -167,11 +152,7 @@ async fn a_reader_keeps_books_from_sign_up_to_sign_out() {
     me.wait_for_heading("Delete “Dune”?").await;
     me.press("Delete").await;
     assert!(me.text().await.contains("The book was deleted."));
-    assert!(
-        !api_titles(&stack, "reader")
-            .await
-            .contains(&"Dune".to_owned())
-    );
+    assert!(!titles(&stack, "reader").await.contains(&"Dune".to_owned()));
 
     // Signed out, the back button shows no one's books.
     me.goto("/ui/books?q=neuromancer").await;
@@ -390,7 +371,7 @@ async fn no_script_sees_a_token_and_another_site_cannot_post_a_form() {
         .unwrap();
     page.press("Claim").await;
     assert!(
-        api_titles(&stack, "victim").await.is_empty(),
+        titles(&stack, "victim").await.is_empty(),
         "the forged book was stored"
     );
     page.goto("/ui/books").await;
@@ -504,7 +485,7 @@ async fn the_console_works_with_javascript_off() {
 
     let row = page.client.find(Locator::Css("tbody th")).await.unwrap();
     assert_eq!(row.text().await.unwrap(), "Dune");
-    assert_eq!(api_titles(&stack, "plain").await, ["Dune"]);
+    assert_eq!(titles(&stack, "plain").await, ["Dune"]);
     page.press("Sign out").await;
     assert!(page.path().await.starts_with("/ui/sign-in"));
     page.close().await;
