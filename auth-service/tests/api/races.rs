@@ -3,7 +3,7 @@
 //! flight long enough to straddle the change they race.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -52,9 +52,14 @@ where
     F: std::future::Future<Output = T>,
 {
     let changed = Arc::new(AtomicBool::new(false));
+    let succeeded = Arc::new(AtomicUsize::new(0));
     let mut racers = JoinSet::new();
     for _ in 0..RACERS {
-        let (app, changed) = (Arc::clone(app), Arc::clone(&changed));
+        let (app, changed, succeeded) = (
+            Arc::clone(app),
+            Arc::clone(&changed),
+            Arc::clone(&succeeded),
+        );
         let (username, password) = (username.to_owned(), password.to_owned());
         racers.spawn(async move {
             let mut opened = Vec::new();
@@ -62,6 +67,7 @@ where
                 let last = changed.load(Ordering::SeqCst);
                 if let Ok(login) = app.login(&username, &password).await {
                     opened.push(login);
+                    succeeded.fetch_add(1, Ordering::SeqCst);
                 }
                 if last {
                     return opened;
@@ -69,18 +75,22 @@ where
             }
         });
     }
-    // Let the racers get going, so that some logins straddle the change.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Let every racer get going, so that some logins straddle the change: waiting for
+    // successes, not for a fixed time, keeps the race real on a loaded machine too.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while succeeded.load(Ordering::SeqCst) < RACERS {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the racers opened no session in 30 s: no race can run"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let outcome = change.await;
     changed.store(true, Ordering::SeqCst);
     let mut opened = Vec::new();
     while let Some(sessions) = racers.join_next().await {
         opened.extend(sessions.unwrap());
     }
-    assert!(
-        !opened.is_empty(),
-        "the racers opened no session before the change: no race ran"
-    );
     (outcome, opened)
 }
 

@@ -3,8 +3,7 @@
 //! the gateway's replica as in auth-service.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,11 +21,13 @@ both_backends! {
         let owner = stack.user("victim").await;
 
         let changed = Arc::new(AtomicBool::new(false));
+        let succeeded = Arc::new(AtomicUsize::new(0));
         let mut racers = JoinSet::new();
         // Each racer fails at most twice after the change (in flight, then its last try): four
         // stay below the throttle's 10 failures, so the owner's next login is not refused.
         for _ in 0..4 {
-            let (stack, changed) = (Arc::clone(&stack), Arc::clone(&changed));
+            let (stack, changed, succeeded) =
+                (Arc::clone(&stack), Arc::clone(&changed), Arc::clone(&succeeded));
             racers.spawn(async move {
                 let mut opened = Vec::new();
                 loop {
@@ -35,6 +36,7 @@ both_backends! {
                     if response.status() == StatusCode::OK {
                         let body: Value = response.json().await.unwrap();
                         opened.push(body["access_token"].as_str().unwrap().to_owned());
+                        succeeded.fetch_add(1, Ordering::SeqCst);
                     }
                     if last {
                         return opened;
@@ -42,7 +44,12 @@ both_backends! {
                 }
             });
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Every racer in its stride before the change (a fixed pause is too short on a loaded
+        // machine), so that some logins straddle it.
+        eventually("every racer has logged in once", || async {
+            succeeded.load(Ordering::SeqCst) >= 4
+        })
+        .await;
         let change = stack
             .send_json(Method::PUT, "/api/me/password", Some(&owner.access), &json!({
                 "current_password": PASSWORD, "new_password": NEW_PASSWORD
