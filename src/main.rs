@@ -96,14 +96,28 @@ fn run(cli: Cli) -> Result<(), BoxError> {
         books: service_settings()?,
         gateway: service_settings()?,
     };
-    init_telemetry(&TelemetrySettings {
-        log_format: if log_format == "json" {
-            LogFormat::Json
-        } else {
-            LogFormat::Text
+    // Each service reports its spans as itself, though all three share this process; the
+    // gateway is named first since its HTTP requests begin most of the work.
+    let telemetry = init_telemetry(
+        &TelemetrySettings {
+            log_format: if log_format == "json" {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            },
+            ..TelemetrySettings::default()
         },
-        ..TelemetrySettings::default()
-    })?;
+        &["gateway", "auth-service", "books-service"],
+    )?;
+    let outcome = serve_or_create_admin(command, settings);
+    telemetry.shutdown();
+    outcome
+}
+
+fn serve_or_create_admin(
+    command: Option<Command>,
+    settings: StackSettings,
+) -> Result<(), BoxError> {
     if let Some(Command::CreateAdmin { username, email }) = command {
         let registration =
             Registration::with_password_from(username, email, std::io::stdin().lock())?;

@@ -91,7 +91,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let registry = Registry::new();
         let state = build_state(&settings, store, &registry).await?;
-        let calls = CallMetrics::server(&registry)?;
+        let calls = CallMetrics::server(&registry, "auth-service")?;
         // Before serving: a store that starts empty (in process, or a Redis that lost its data)
         // must hold every live revocation before any verifier asks it.
         if let Err(error) = state.publisher.sync().await {
@@ -159,7 +159,6 @@ impl Application {
 
         tracing::info!(addr = %self.addr, "auth-service listening");
         let server = Server::builder()
-            .trace_fn(grpc::request_span)
             .layer(self.calls.layer())
             .add_service(health_service)
             .add_service(reflection_v1)

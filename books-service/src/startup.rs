@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::transport::{Endpoint, Server};
+use tower_layer::Layer;
 
 use crate::config::Settings;
 use crate::db;
@@ -84,14 +85,16 @@ impl Application {
             .await
             .map_err(StartupError::Database)?
             .with_metrics(&registry, "books")?;
-        let calls = CallMetrics::server(&registry)?;
+        let calls = CallMetrics::server(&registry, "books-service")?;
         let timeout = Duration::from_millis(settings.auth.timeout_ms);
         let channel = Endpoint::from_shared(settings.auth.url.clone())?
             .connect_timeout(timeout)
             .timeout(timeout)
             .connect_lazy();
         let keys = Arc::new(RemoteKeys::new(
-            channel,
+            CallMetrics::client(&registry, "books-service")?
+                .layer()
+                .layer(channel),
             Duration::from_millis(settings.auth.jwks_min_refetch_ms),
         ));
         let auth = Authenticator::new(keys, Verifier::new(&settings.tokens), revocations);
@@ -172,7 +175,6 @@ impl Application {
 
         tracing::info!(addr = %self.addr, "books-service listening");
         let server = Server::builder()
-            .trace_fn(grpc::request_span)
             .layer(self.calls.layer())
             .add_service(health_service)
             .add_service(grpc::reflection(&[SERVICE_NAME]).build_v1()?)

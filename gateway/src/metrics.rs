@@ -55,7 +55,7 @@ impl Metrics {
             requests: register(&registry, requests)?,
             token_rejections: register(&registry, token_rejections)?,
             rate_limited: register(&registry, rate_limited)?,
-            calls: CallMetrics::client(&registry)?,
+            calls: CallMetrics::client(&registry, "gateway")?,
             registry,
         })
     }

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
+use tracing::Instrument;
 
 use crate::config::RateLimitSettings;
 
@@ -75,6 +76,7 @@ impl RateLimiter {
                 let mut connection = connection.clone();
                 let answer =
                     tokio::time::timeout(*timeout, pipe.query_async::<(u32, i64)>(&mut connection))
+                        .instrument(observability::traces::database_span("redis", "rate limit"))
                         .await;
                 match answer {
                     Ok(Ok((count, ttl))) if count > settings.max_requests => {

@@ -2,6 +2,9 @@
 //! every response, into the span of every log line of the request, and onto every upstream
 //! call. Error bodies read it from a task-local, since an error is turned into a response
 //! without access to the request.
+//!
+//! The request's span is also its server span when traces are exported: it continues the
+//! caller's `traceparent`, and the upstream calls made inside it pass the trace on.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,7 +12,9 @@ use actix_web::error::InternalError;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
+use observability::traces;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -47,12 +52,33 @@ pub async fn middleware(
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), ToOwned::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     let header = HeaderValue::from_str(&id).ok();
+    // The OpenTelemetry fields stay empty, out of the log lines, while no span is exported.
     let span = tracing::info_span!(
         "http",
         request_id = %id,
         method = %request.method(),
         path = %request.path(),
+        otel.name = Empty,
+        otel.kind = Empty,
+        service.name = Empty,
+        http.request.method = Empty,
+        http.route = Empty,
+        http.response.status_code = Empty,
     );
+    let traced = traces::enabled();
+    if traced {
+        span.record("otel.kind", "server");
+        span.record(traces::SERVICE, "gateway");
+        span.record("http.request.method", request.method().as_str());
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        traces::continue_trace_from(&span, header("traceparent"), header("tracestate"));
+    }
+    let recorded = span.clone();
     let outcome = CURRENT
         .scope(id, async {
             next.call(request).await.map_err(|error| {
@@ -69,6 +95,19 @@ pub async fn middleware(
     let mut response = outcome?;
     if let Some(value) = header {
         response.headers_mut().insert(HEADER, value);
+    }
+    if traced {
+        // Known only once routing happened.
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        recorded.record(
+            "otel.name",
+            format!("{} {route}", response.request().method()),
+        );
+        recorded.record("http.route", route);
+        recorded.record("http.response.status_code", response.status().as_u16());
     }
     Ok(response)
 }

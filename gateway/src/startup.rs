@@ -15,6 +15,7 @@ use actix_web::{App, HttpServer, http::Method, web};
 use revocation::Checker;
 use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -88,8 +89,9 @@ impl Application {
             &settings.books.url,
             Duration::from_millis(settings.books.timeout_ms),
         )?;
+        let metrics = Arc::new(Metrics::new()?);
         let keys = Arc::new(RemoteKeys::new(
-            auth_channel.clone(),
+            metrics.calls.layer().layer(auth_channel.clone()),
             Duration::from_millis(settings.auth.jwks_min_refetch_ms),
         ));
         let rate_limiter = RateLimiter::new(
@@ -98,7 +100,6 @@ impl Application {
             settings.redis.timeout(),
             settings.auth_rate_limit.clone(),
         );
-        let metrics = Arc::new(Metrics::new()?);
         let authenticator = Authenticator::new(keys, Verifier::new(&settings.tokens), revocations);
         authenticator.register_metrics(metrics.registry())?;
         let state = Arc::new(AppState {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use observability::CallMetrics;
-use observability::rpc::Metered;
+use observability::rpc::Observed;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::books::v1::books_service_client::BooksServiceClient;
 use tonic::metadata::MetadataValue;
@@ -25,7 +25,7 @@ pub fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport
 }
 
 /// A channel whose calls are timed in `rpc_client_call_duration_seconds`.
-pub type Timed = Metered<Channel>;
+pub type Timed = Observed<Channel>;
 
 #[derive(Clone)]
 pub struct Upstreams {

@@ -140,7 +140,9 @@ impl Database {
         &self.url
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
+    /// Runs `f` with a pooled connection on the blocking thread pool, in a span of its own
+    /// when traces are exported and the work is a request's (work in the background has no
+    /// trace to join).
     ///
     /// # Errors
     /// `f`'s own error, or [`DatabaseError`] (converted into `E`) when no connection came
@@ -153,7 +155,13 @@ impl Database {
     {
         let pool = self.pool.clone();
         let metrics = self.metrics.clone();
+        let system = match self.url {
+            DatabaseUrl::Postgres(_) => "postgresql",
+            DatabaseUrl::Sqlite(_) => "sqlite",
+        };
         service_support::spawn_blocking_with_tracing(move || {
+            let span = observability::traces::database_span(system, system);
+            let _in_span = span.enter();
             let asked = Instant::now();
             let conn = pool.get();
             if let Some(metrics) = &metrics {

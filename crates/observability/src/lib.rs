@@ -1,6 +1,7 @@
 //! What every service shows its operators, alike: Prometheus metrics and health on a
-//! management listener of its own, apart from the port clients use ([`management`]), and the
-//! duration of every gRPC call it serves or makes, by method and status code ([`rpc`]).
+//! management listener of its own, apart from the port clients use ([`management`]), the
+//! duration and the span of every gRPC call it serves or makes ([`rpc`]), and the export of
+//! its spans, each trace continued across the services ([`traces`]).
 //!
 //! Metric names follow the OpenTelemetry semantic conventions in Prometheus spelling
 //! (`rpc_server_call_duration_seconds`, `http_server_request_duration_seconds`, …); what the
@@ -10,6 +11,7 @@
 
 pub mod management;
 pub mod rpc;
+pub mod traces;
 
 pub use management::{ManagementSettings, serve_management};
 pub use prometheus::Registry;

@@ -1,6 +1,8 @@
-//! The duration of gRPC calls, served (`rpc_server_call_duration_seconds`) or made
-//! (`rpc_client_call_duration_seconds`), by `rpc_service`, `rpc_method` and
-//! `rpc_grpc_status_code`: a tower layer for tonic servers and channels alike.
+//! gRPC calls, served or made, as operators see them: their duration
+//! (`rpc_server_call_duration_seconds`, `rpc_client_call_duration_seconds`) by `rpc_service`,
+//! `rpc_method` and `rpc_grpc_status_code`, and a span for each (the one its log lines carry),
+//! continuing the caller's trace on a server and passing it on from a client. One tower layer
+//! serves tonic servers and channels alike.
 //!
 //! A call ends, for this count, when its response head arrives: for the unary calls every
 //! service here makes, that is when the answer is known. Its code is the head's `grpc-status`
@@ -15,46 +17,65 @@ use std::time::Instant;
 use prometheus::{HistogramOpts, HistogramVec, Registry};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::DURATION_BUCKETS;
+use crate::traces::{self, HeaderExtractor};
 
 /// UNIMPLEMENTED: a method this server does not have. Its name is not recorded, since anyone
 /// can send any path and each would become a time series.
 const UNIMPLEMENTED: &str = "12";
 const UNAVAILABLE: &str = "14";
 
-/// One histogram of call durations.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Server,
+    Client,
+}
+
+/// One histogram of call durations, and what the calls' spans say of whose they are.
 #[derive(Clone)]
 pub struct CallMetrics {
     duration: HistogramVec,
+    side: Side,
+    /// The service answering (server) or making (client) the calls, in `service.name`.
+    service: &'static str,
 }
 
 impl CallMetrics {
-    /// The calls a server answers.
+    /// The calls `service`, a server, answers.
     ///
     /// # Errors
     /// The metric is registered already.
-    pub fn server(registry: &Registry) -> Result<Self, prometheus::Error> {
+    pub fn server(registry: &Registry, service: &'static str) -> Result<Self, prometheus::Error> {
         Self::new(
             registry,
             "rpc_server_call_duration_seconds",
             "Duration of the gRPC calls this service answered.",
+            (Side::Server, service),
         )
     }
 
-    /// The calls a client makes.
+    /// The calls `service` makes to others.
     ///
     /// # Errors
     /// The metric is registered already.
-    pub fn client(registry: &Registry) -> Result<Self, prometheus::Error> {
+    pub fn client(registry: &Registry, service: &'static str) -> Result<Self, prometheus::Error> {
         Self::new(
             registry,
             "rpc_client_call_duration_seconds",
             "Duration of the gRPC calls this service made to others.",
+            (Side::Client, service),
         )
     }
 
-    fn new(registry: &Registry, name: &str, help: &str) -> Result<Self, prometheus::Error> {
+    fn new(
+        registry: &Registry,
+        name: &str,
+        help: &str,
+        (side, service): (Side, &'static str),
+    ) -> Result<Self, prometheus::Error> {
         let duration = HistogramVec::new(
             HistogramOpts::new(name, help)
                 .const_label("rpc_system", "grpc")
@@ -63,7 +84,56 @@ impl CallMetrics {
         )?;
         Ok(Self {
             duration: crate::register(registry, duration)?,
+            side,
+            service,
         })
+    }
+
+    /// The span of a call to `path`. Its OpenTelemetry fields stay empty while no span is
+    /// exported, so that log lines show only the method and, on a server, the caller's request
+    /// id.
+    fn span<B>(&self, path: &str, request: &mut http::Request<B>) -> tracing::Span {
+        let span = match self.side {
+            Side::Server => {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!(
+                    "grpc",
+                    method = %path,
+                    request_id = %request_id,
+                    otel.name = Empty,
+                    otel.kind = Empty,
+                    service.name = Empty,
+                    rpc.grpc.status_code = Empty,
+                )
+            }
+            Side::Client => tracing::info_span!(
+                "grpc client",
+                method = %path,
+                otel.name = Empty,
+                otel.kind = Empty,
+                service.name = Empty,
+                rpc.grpc.status_code = Empty,
+            ),
+        };
+        if traces::enabled() {
+            span.record("otel.name", path.trim_start_matches('/'));
+            span.record(traces::SERVICE, self.service);
+            match self.side {
+                Side::Server => {
+                    span.record("otel.kind", "server");
+                    traces::continue_trace(&span, &HeaderExtractor(request.headers()));
+                }
+                Side::Client => {
+                    span.record("otel.kind", "client");
+                    traces::propagate(&span, request.headers_mut());
+                }
+            }
+        }
+        span
     }
 
     pub fn layer(&self) -> CallMetricsLayer {
@@ -97,24 +167,24 @@ pub struct CallMetricsLayer {
 }
 
 impl<S> Layer<S> for CallMetricsLayer {
-    type Service = Metered<S>;
+    type Service = Observed<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Metered {
+        Observed {
             inner,
             metrics: self.metrics.clone(),
         }
     }
 }
 
-/// A gRPC service (server or channel) whose calls are timed.
+/// A gRPC service (server or channel) whose calls are timed and traced.
 #[derive(Clone)]
-pub struct Metered<S> {
+pub struct Observed<S> {
     inner: S,
     metrics: CallMetrics,
 }
 
-impl<S, B, R> Service<http::Request<B>> for Metered<S>
+impl<S, B, R> Service<http::Request<B>> for Observed<S>
 where
     S: Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
@@ -127,24 +197,33 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
         let metrics = self.metrics.clone();
+        let span = metrics.span(&path, &mut request);
         let started = Instant::now();
-        let call = self.inner.call(request);
-        Box::pin(async move {
-            let outcome = call.await;
-            let code = match &outcome {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|value| value.to_str().ok())
-                    .map_or_else(|| "0".to_owned(), ToOwned::to_owned),
-                Err(_) => UNAVAILABLE.to_owned(),
-            };
-            metrics.observe(&path, &code, started);
-            outcome
-        })
+        // Entered while the handler's future is made: spans it opens on the way are the call's.
+        let call = span.in_scope(|| self.inner.call(request));
+        let recorded = span.clone();
+        Box::pin(
+            async move {
+                let outcome = call.await;
+                let code = match &outcome {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|value| value.to_str().ok())
+                        .map_or_else(|| "0".to_owned(), ToOwned::to_owned),
+                    Err(_) => UNAVAILABLE.to_owned(),
+                };
+                metrics.observe(&path, &code, started);
+                if traces::enabled() {
+                    recorded.record("rpc.grpc.status_code", code.as_str());
+                }
+                outcome
+            }
+            .instrument(span),
+        )
     }
 }
 
@@ -157,7 +236,7 @@ mod tests {
     #[test]
     fn calls_are_counted_by_service_method_and_code_and_unknown_methods_as_other() {
         let registry = Registry::new();
-        let metrics = CallMetrics::server(&registry).unwrap();
+        let metrics = CallMetrics::server(&registry, "auth-service").unwrap();
         let now = Instant::now();
         metrics.observe("/bookstore.auth.v1.AuthService/Login", "0", now);
         metrics.observe("/bookstore.auth.v1.AuthService/Login", "16", now);

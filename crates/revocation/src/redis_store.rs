@@ -3,6 +3,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::{
     Entry, Revocation, RevocationCheck, RevocationStore, RevokedBy, StoreError, TokenIdentity,
@@ -143,14 +144,17 @@ impl RedisStore {
         }
     }
 
+    /// Sends the pipeline `request` builds, as the `operation` traces name.
     async fn run<T: redis::FromRedisValue>(
         &self,
+        operation: &'static str,
         request: impl FnOnce(&mut redis::Pipeline),
     ) -> Result<T, StoreError> {
         let mut pipeline = redis::pipe();
         request(&mut pipeline);
         let mut connection = self.connection.clone();
         tokio::time::timeout(self.timeout, pipeline.query_async(&mut connection))
+            .instrument(observability::traces::database_span("redis", operation))
             .await
             .map_err(|_| StoreError::Timeout(self.timeout))?
             .map_err(StoreError::Unreachable)
@@ -172,7 +176,7 @@ impl RevocationCheck for RedisStore {
             Option<String>,
         );
         let ((by_token, by_session, cutoff, seeded),): (Found,) = self
-            .run(|pipe| {
+            .run("revocation check", |pipe| {
                 pipe.mget(&keys);
             })
             .await?;
@@ -209,13 +213,15 @@ impl RevocationStore for RedisStore {
         if entries.iter().all(|entry| entry.expires_at <= now) {
             return Ok(());
         }
-        self.run::<()>(|pipe| self.add_entries(pipe, entries, now))
-            .await
+        self.run::<()>("revocation publish", |pipe| {
+            self.add_entries(pipe, entries, now);
+        })
+        .await
     }
 
     async fn seeded_until(&self) -> Result<Option<i64>, StoreError> {
         let (until,): (Option<String>,) = self
-            .run(|pipe| {
+            .run("revocation seeded", |pipe| {
                 pipe.get(seeded_key(&self.prefix));
             })
             .await?;
@@ -227,7 +233,7 @@ impl RevocationStore for RedisStore {
 
     async fn reseed(&self, entries: &[Entry], seeded_until: i64) -> Result<(), StoreError> {
         let now = unix_now();
-        self.run::<()>(|pipe| {
+        self.run::<()>("revocation reseed", |pipe| {
             pipe.atomic();
             self.add_entries(pipe, entries, now);
             pipe.set(seeded_key(&self.prefix), seeded_until).ignore();

@@ -20,9 +20,10 @@ pub trait ServiceSettings: DeserializeOwned {
 }
 
 /// What every service binary's `main` does: load `S` (defaults < the `config` file <
-/// environment), start telemetry, and run `work` on a multi-threaded tokio runtime. Any failure
-/// ends the process with one line on stderr, `<name>: <what>`, and exit code 1.
-pub fn run_binary<S, F, Fut>(name: &str, config: Option<&Path>, work: F) -> ExitCode
+/// environment), start telemetry (its spans reported as `name`'s), run `work` on a
+/// multi-threaded tokio runtime, and flush the spans left. Any failure ends the process with
+/// one line on stderr, `<name>: <what>`, and exit code 1.
+pub fn run_binary<S, F, Fut>(name: &'static str, config: Option<&Path>, work: F) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S) -> Fut,
@@ -30,8 +31,10 @@ where
 {
     let outcome = (|| -> Result<(), BoxError> {
         let settings: S = load_settings(S::ENV_PREFIX, config, S::LIST_KEYS)?;
-        init_telemetry(settings.telemetry())?;
-        tokio::runtime::Runtime::new()?.block_on(work(settings))
+        let telemetry = init_telemetry(settings.telemetry(), &[name])?;
+        let outcome = tokio::runtime::Runtime::new()?.block_on(work(settings));
+        telemetry.shutdown();
+        outcome
     })();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

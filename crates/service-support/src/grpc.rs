@@ -82,17 +82,6 @@ pub async fn probe(addr: SocketAddr, service: &str) -> Result<(), crate::BoxErro
     }
 }
 
-/// The span every gRPC call runs in, for `Server::trace_fn`: its method and the caller's
-/// `x-request-id`, so each log line of the call carries both.
-pub fn request_span(request: &http::Request<()>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-");
-    tracing::info_span!("grpc", method = %request.uri().path(), request_id = %request_id)
-}
-
 /// Drives `server` (built with `serve_with_incoming_shutdown(…, shutdown)`) to its end: after
 /// `shutdown` fires, in-flight calls get `grace` to finish before they are dropped.
 ///

@@ -148,6 +148,7 @@ mod tests {
     use tonic::server::NamedService;
     use tonic::transport::server::TcpIncoming;
     use tonic::transport::{Endpoint, Server};
+    use tower_layer::Layer;
 
     use super::*;
     use crate::VerifierSettings;
@@ -199,8 +200,10 @@ mod tests {
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();
+        let calls =
+            observability::CallMetrics::client(&prometheus::Registry::new(), "gateway").unwrap();
         Arc::new(Authenticator::new(
-            Arc::new(RemoteKeys::new(channel, min_refetch)),
+            Arc::new(RemoteKeys::new(calls.layer().layer(channel), min_refetch)),
             Verifier::new(&VerifierSettings::default()),
             Checker::Memory(Arc::new(MemoryStore::default())),
         ))

@@ -1,6 +1,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use observability::rpc::Observed;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::auth::v1::{GetJwksRequest, Jwk};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ pub enum FetchError {
 /// memory, refreshed in the background, refetched when a token names an unknown `kid`, and kept
 /// as they were when auth-service cannot be reached.
 pub struct RemoteKeys {
-    client: AuthServiceClient<Channel>,
+    client: AuthServiceClient<Observed<Channel>>,
     state: RwLock<State>,
     // Serialises fetches (concurrent requests with an unknown kid trigger one fetch) and holds
     // when the last one started, successful or not.
@@ -39,8 +40,9 @@ struct State {
 impl RemoteKeys {
     /// An empty cache; call [`refresh`](Self::refresh) before serving.
     /// `min_refetch_interval` bounds how often an unknown `kid` may trigger a fetch, so forged
-    /// tokens cannot turn into a flood of GetJwks calls.
-    pub fn new(channel: Channel, min_refetch_interval: Duration) -> Self {
+    /// tokens cannot turn into a flood of GetJwks calls. The calls go through `channel`, timed
+    /// and traced as the caller's.
+    pub fn new(channel: Observed<Channel>, min_refetch_interval: Duration) -> Self {
         Self {
             client: AuthServiceClient::new(channel),
             state: RwLock::new(State {
