@@ -38,9 +38,11 @@ COPY --from=build /out/auth-service /usr/local/bin/auth-service
 # Owned by the runtime user, so a named volume mounted here is writable by `keygen`.
 COPY --from=build --chown=65532:65532 /out/keys /keys
 ENV AUTH__LISTEN_ADDR=0.0.0.0:50051 \
+    AUTH__MANAGEMENT__LISTEN_ADDR=0.0.0.0:9465 \
     AUTH__TOKENS__SIGNING_KEY_FILE=/keys/signing.pem \
     AUTH__TELEMETRY__LOG_FORMAT=json
-EXPOSE 50051
+# gRPC; management (/metrics, /healthz, /readyz).
+EXPOSE 50051 9465
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/auth-service", "probe"]
 ENTRYPOINT ["/usr/local/bin/auth-service"]
@@ -49,8 +51,10 @@ CMD ["serve"]
 FROM runtime AS books-service
 COPY --from=build /out/books-service /usr/local/bin/books-service
 ENV BOOKS__LISTEN_ADDR=0.0.0.0:50052 \
+    BOOKS__MANAGEMENT__LISTEN_ADDR=0.0.0.0:9466 \
     BOOKS__TELEMETRY__LOG_FORMAT=json
-EXPOSE 50052
+# gRPC; management (/metrics, /healthz, /readyz).
+EXPOSE 50052 9466
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/books-service", "probe"]
 ENTRYPOINT ["/usr/local/bin/books-service"]
@@ -59,8 +63,10 @@ CMD ["serve"]
 FROM runtime AS gateway
 COPY --from=build /out/gateway /usr/local/bin/gateway
 ENV GATEWAY__LISTEN_ADDR=0.0.0.0:8080 \
+    GATEWAY__MANAGEMENT__LISTEN_ADDR=0.0.0.0:9464 \
     GATEWAY__TELEMETRY__LOG_FORMAT=json
-EXPOSE 8080
+# HTTP; management (/metrics, /healthz, /readyz).
+EXPOSE 8080 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/local/bin/gateway", "probe"]
 ENTRYPOINT ["/usr/local/bin/gateway"]
