@@ -137,6 +137,7 @@ impl Application {
             async move { state.db.ping().await }
         };
         let ready = Arc::new(AtomicBool::new(false));
+        let management_addr = self.management.local_addr();
         let background = [
             grpc::start_health_reports(
                 health,
@@ -157,7 +158,7 @@ impl Application {
             )),
         ];
 
-        tracing::info!(addr = %self.addr, "auth-service listening");
+        tracing::info!(addr = %self.addr, management = %management_addr, "auth-service listening");
         let server = Server::builder()
             .layer(self.calls.layer())
             .add_service(health_service)

@@ -144,6 +144,7 @@ impl Application {
         let upkeep_shutdown = shutdown.clone();
         let serving = Arc::new(AtomicBool::new(false));
         let answered = Arc::clone(&serving);
+        let management_addr = self.management.local_addr();
         let management = serve_management(
             self.management,
             self.registry,
@@ -173,7 +174,7 @@ impl Application {
             }),
         ];
 
-        tracing::info!(addr = %self.addr, "books-service listening");
+        tracing::info!(addr = %self.addr, management = %management_addr, "books-service listening");
         let server = Server::builder()
             .layer(self.calls.layer())
             .add_service(health_service)

@@ -58,7 +58,6 @@ pub async fn middleware(
         request_id = %id,
         method = %request.method(),
         path = %request.path(),
-        otel.name = Empty,
         otel.kind = Empty,
         service.name = Empty,
         http.request.method = Empty,
@@ -102,8 +101,8 @@ pub async fn middleware(
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
-        recorded.record(
-            "otel.name",
+        traces::rename(
+            &recorded,
             format!("{} {route}", response.request().method()),
         );
         recorded.record("http.route", route);

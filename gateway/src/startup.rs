@@ -154,6 +154,7 @@ impl Application {
                 .await;
         });
         let ready_state = Arc::clone(&self.state);
+        let management_addr = self.management.local_addr();
         let management = tokio::spawn(serve_management(
             self.management,
             self.state.metrics.registry().clone(),
@@ -163,7 +164,7 @@ impl Application {
             },
             shutdown.clone(),
         ));
-        tracing::info!(addr = %self.addr, "gateway listening");
+        tracing::info!(addr = %self.addr, management = %management_addr, "gateway listening");
         serve(
             self.listener,
             Arc::clone(&self.state),

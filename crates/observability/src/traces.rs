@@ -219,6 +219,12 @@ impl Extractor for W3cHeaders<'_> {
     }
 }
 
+/// Names `span` once what names it is known (an HTTP route, after routing): `otel.name`
+/// recorded that late no longer reaches a span that has started.
+pub fn rename(span: &tracing::Span, name: String) {
+    span.context().span().update_name(name);
+}
+
 /// Writes the trace context of `span` into `headers` (an outgoing request's).
 pub fn propagate(span: &tracing::Span, headers: &mut http::HeaderMap) {
     TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(headers));
