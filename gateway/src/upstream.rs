@@ -24,7 +24,8 @@ pub fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport
         .connect_lazy())
 }
 
-/// A channel whose calls are timed in `rpc_client_call_duration_seconds`.
+/// A channel whose calls are timed in `rpc_client_call_duration_seconds` and traced, each
+/// passing the request's trace on.
 pub type Timed = Observed<Channel>;
 
 #[derive(Clone)]

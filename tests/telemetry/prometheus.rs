@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
+use test_support::Backend;
 
 use crate::register_and_login;
 use crate::services::Services;
@@ -192,7 +193,7 @@ fn prometheus_scrapes_every_service_and_runs_every_dashboard_and_alert_query() {
     let Some(binary) = prometheus_binary() else {
         return;
     };
-    let services = Services::start(&[]);
+    let services = Services::start(Backend::Postgres, &[]);
     let dir = tempfile::tempdir().unwrap();
     let prometheus = Prometheus::start(&binary, &services, dir.path());
     drive_traffic(&services.api(), "scraped");

@@ -1,6 +1,6 @@
 //! The three services as an operator runs them: each its own binary, in its own process, on
-//! free ports, logging JSON, with SQLite files in a temporary folder and the test machine's
-//! Redis under a prefix of their own.
+//! free ports, logging JSON, each on a database of its own (PostgreSQL or SQLite) and the test
+//! machine's Redis under a prefix of their own.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use test_support::{Backend, TestDatabase};
 
 /// A running service and the addresses its first log lines named.
 pub struct Service {
@@ -24,11 +25,13 @@ pub struct Services {
     pub books: Service,
     pub gateway: Service,
     _data: tempfile::TempDir,
+    _databases: [TestDatabase; 2],
 }
 
 impl Services {
-    /// Starts the stack; `extra` is added to every service's environment (the trace settings).
-    pub fn start(extra: &[(&str, String)]) -> Self {
+    /// Starts the stack on `backend`; `extra` is added to every service's environment (the
+    /// trace settings).
+    pub fn start(backend: Backend, extra: &[(&str, String)]) -> Self {
         let data = tempfile::tempdir().unwrap();
         let key = data.path().join("signing.pem");
         let keygen = Command::new(binary("auth-service"))
@@ -50,11 +53,11 @@ impl Services {
                 setting("REDIS__KEY_PREFIX", prefix.clone()),
             ]
         };
-        let sqlite = |file: &str| format!("sqlite://{}", data.path().join(file).display());
+        let databases = [TestDatabase::create(backend), TestDatabase::create(backend)];
 
         let mut auth_env = common("AUTH");
         auth_env.extend([
-            ("AUTH__DATABASE__URL".into(), sqlite("auth.db")),
+            ("AUTH__DATABASE__URL".into(), databases[0].url().to_owned()),
             (
                 "AUTH__TOKENS__SIGNING_KEY_FILE".into(),
                 key.display().to_string(),
@@ -66,7 +69,7 @@ impl Services {
 
         let mut books_env = common("BOOKS");
         books_env.extend([
-            ("BOOKS__DATABASE__URL".into(), sqlite("books.db")),
+            ("BOOKS__DATABASE__URL".into(), databases[1].url().to_owned()),
             ("BOOKS__AUTH__URL".into(), auth_url.clone()),
         ]);
         let books = Service::start("books-service", &books_env, extra);
@@ -86,6 +89,7 @@ impl Services {
             books,
             gateway,
             _data: data,
+            _databases: databases,
         };
         services.wait_until_ready();
         services

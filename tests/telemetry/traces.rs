@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
+use test_support::Backend;
 
 use crate::otlp::{Received, Receiver};
 use crate::register_and_login;
@@ -77,8 +78,14 @@ impl<'a> Trace<'a> {
         chain
     }
 
-    /// Checks the shape every request's trace has, and returns the gateway's server span.
-    fn assert_shape(&self, sent_span: &str, upstream: &str, request_id: &str) -> &'a Received {
+    /// Checks the shape every request's trace has (its database spans `database`'s), and
+    /// returns the gateway's server span.
+    fn assert_shape(
+        &self,
+        sent_span: &str,
+        (upstream, database): (&str, &str),
+        request_id: &str,
+    ) -> &'a Received {
         // One tree, rooted at the span the caller sent: nothing of another trace mixed in.
         let root = self.with("gateway", SpanKind::Server);
         assert_eq!(root.len(), 1, "one gateway server span: {root:#?}");
@@ -124,13 +131,14 @@ impl<'a> Trace<'a> {
         let queries: Vec<_> = self
             .spans
             .values()
-            .filter(|span| span.attribute("db.system.name").as_deref() == Some("sqlite"))
+            .filter(|span| span.attribute("db.system.name").is_some())
             .collect();
         assert!(
             queries.iter().any(|query| query.service == upstream),
             "no database span of {upstream}"
         );
         for query in queries {
+            assert_eq!(query.attribute("db.system.name").as_deref(), Some(database));
             assert!(
                 self.ancestors(query)
                     .iter()
@@ -149,9 +157,21 @@ fn services_named(received: &[Received]) -> BTreeSet<&str> {
 }
 
 #[test]
-fn each_request_is_one_trace_across_the_three_services_and_each_reports_as_itself() {
+fn each_request_is_one_trace_across_the_three_services_on_postgres() {
+    one_trace_per_request(Backend::Postgres, "postgresql");
+}
+
+#[test]
+fn each_request_is_one_trace_across_the_three_services_on_sqlite() {
+    one_trace_per_request(Backend::Sqlite, "sqlite");
+}
+
+fn one_trace_per_request(backend: Backend, database: &str) {
     let receiver = Receiver::start();
-    let services = Services::start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.clone())]);
+    let services = Services::start(
+        backend,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.clone())],
+    );
     let (client, api) = (Client::new(), services.api());
     let token = register_and_login(&client, &api, "tracer");
 
@@ -167,7 +187,7 @@ fn each_request_is_one_trace_across_the_three_services_and_each_reports_as_itsel
     assert_eq!(services_named(&received), BTreeSet::from(SERVICES));
 
     let me = Trace::of(&received, &me_trace);
-    let root = me.assert_shape(&me_span, "auth-service", &me_id);
+    let root = me.assert_shape(&me_span, ("auth-service", database), &me_id);
     assert_eq!(root.span.name, "GET /api/me");
     assert_eq!(root.attribute("http.route").as_deref(), Some("/api/me"));
     assert_eq!(
@@ -176,7 +196,7 @@ fn each_request_is_one_trace_across_the_three_services_and_each_reports_as_itsel
     );
 
     let books = Trace::of(&received, &books_trace);
-    let root = books.assert_shape(&books_span, "books-service", &books_id);
+    let root = books.assert_shape(&books_span, ("books-service", database), &books_id);
     assert_eq!(root.span.name, "GET /api/books");
 
     // Without a traceparent the gateway starts a trace of its own.
@@ -192,7 +212,11 @@ fn each_request_is_one_trace_across_the_three_services_and_each_reports_as_itsel
         "{untraced:#?} has a parent"
     );
     assert!(![me_trace, books_trace].contains(&untraced.trace_id()));
-    Trace::of(&received, &untraced.trace_id()).assert_shape("", "auth-service", &untraced_id);
+    Trace::of(&received, &untraced.trace_id()).assert_shape(
+        "",
+        ("auth-service", database),
+        &untraced_id,
+    );
 }
 
 #[test]
@@ -262,6 +286,8 @@ fn in_the_one_process_launcher_each_service_still_reports_as_itself() {
 
     let received = receiver.spans();
     assert_eq!(services_named(&received), BTreeSet::from(SERVICES));
-    Trace::of(&received, &me_trace).assert_shape(&me_span, "auth-service", &me_id);
-    Trace::of(&received, &books_trace).assert_shape(&books_span, "books-service", &books_id);
+    let sqlite = ("auth-service", "sqlite");
+    Trace::of(&received, &me_trace).assert_shape(&me_span, sqlite, &me_id);
+    let sqlite = ("books-service", "sqlite");
+    Trace::of(&received, &books_trace).assert_shape(&books_span, sqlite, &books_id);
 }
