@@ -57,6 +57,8 @@ impl From<token_verifier::AuthFailure> for BooksError {
         match failure {
             token_verifier::AuthFailure::Missing => Self::MissingToken,
             token_verifier::AuthFailure::Rejected(rejection) => Self::InvalidToken(rejection),
+            // Not judged: a valid token must not be called invalid while the keys are missing.
+            token_verifier::AuthFailure::KeysUnavailable => Self::Unavailable(failure.into()),
             // Revocation cannot be checked: refuse rather than risk serving a revoked token.
             token_verifier::AuthFailure::StoreUnavailable { error, .. } => {
                 Self::Unavailable(error.into())

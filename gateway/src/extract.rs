@@ -201,6 +201,12 @@ pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Claims
             tracing::warn!(%error, "revocation not checked (fail open)");
             Ok(*claims)
         }
+        Err(AuthFailure::KeysUnavailable) => {
+            state.metrics.token_rejected("keys_unavailable");
+            Err(ApiError::unavailable(
+                "access tokens cannot be checked until auth-service's keys are loaded; try again shortly",
+            ))
+        }
         Err(AuthFailure::StoreUnavailable { error, .. }) => {
             tracing::warn!(%error, "revocation cannot be checked; refusing (fail closed)");
             state.metrics.token_rejected("revocation_unavailable");

@@ -17,6 +17,10 @@ pub enum AuthFailure {
     Missing,
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// auth-service's keys have never been loaded here (it was unreachable since this verifier
+    /// started): no token can be judged yet, valid ones included, so none is called invalid.
+    #[error("auth-service's keys are not loaded yet")]
+    KeysUnavailable,
     /// The token is valid but the revocation store could not be asked; the caller decides
     /// whether to refuse (fail closed) or to serve with these claims (fail open).
     #[error("cannot check revocation")]
@@ -105,6 +109,7 @@ impl Authenticator {
     ///
     /// # Errors
     /// [`AuthFailure::Rejected`] for an invalid or revoked token,
+    /// [`AuthFailure::KeysUnavailable`] before auth-service's keys were ever loaded,
     /// [`AuthFailure::StoreUnavailable`] when revocation cannot be checked.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, AuthFailure> {
         let claims = match self.verified.get(token, &self.keys.current()) {
@@ -123,9 +128,12 @@ impl Authenticator {
 
     /// Checks signature and claims, fetching the keys first if `kid` is new, and remembers the
     /// result.
-    async fn verify(&self, token: &str) -> Result<Claims, Rejection> {
+    async fn verify(&self, token: &str) -> Result<Claims, AuthFailure> {
         let kid = key_id(token)?;
         let keys = self.keys.for_kid(&kid).await;
+        if self.keys.age().is_none() {
+            return Err(AuthFailure::KeysUnavailable);
+        }
         let claims = self.verifier.verify(&keys, token, TokenType::Access)?;
         self.verified.insert(token, kid, claims.clone());
         Ok(claims)
@@ -217,6 +225,7 @@ mod tests {
         encode(&header, &claims, &EncodingKey::from_secret(b"attacker")).unwrap()
     }
 
+    /// Sends `tokens` at once; each is refused as unjudgeable, since the keys were never loaded.
     async fn burst(authenticator: &Arc<Authenticator>, tokens: impl Iterator<Item = String>) {
         let mut requests = JoinSet::new();
         for token in tokens {
@@ -226,7 +235,7 @@ mod tests {
         while let Some(outcome) = requests.join_next().await {
             assert!(matches!(
                 outcome.unwrap(),
-                Err(AuthFailure::Rejected(Rejection::BadSignature))
+                Err(AuthFailure::KeysUnavailable)
             ));
         }
     }

@@ -198,7 +198,7 @@ impl Visit {
                 Err(AuthFailure::Missing | AuthFailure::Rejected(_)) => {
                     return Err(Failure::SignIn);
                 }
-                Err(AuthFailure::StoreUnavailable { .. }) => {
+                Err(AuthFailure::StoreUnavailable { .. } | AuthFailure::KeysUnavailable) => {
                     // The verdict of the JSON routes, fail-open setting included.
                     let claims = crate::extract::authenticate(&self.state, &token).await?;
                     return Ok(self.remember(claims, token));
