@@ -6,107 +6,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 
-/// A running `bookstore` and the base URL of its API.
-struct Launched {
-    child: Child,
-    api: String,
+mod launched;
+
+use launched::{ANY_FREE_PORTS, Launched, bookstore};
+
+/// Starts the binary on free ports and waits for the banner that names the API's URL.
+fn start(data_dir: &Path) -> Launched {
+    start_with(data_dir, &ANY_FREE_PORTS)
 }
 
-/// The launcher with its data folder, as `cargo run --release -- ARGS` runs it.
-fn bookstore(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
-    command.arg("--data-dir").arg(data_dir);
-    command
-}
-
-const ANY_FREE_PORTS: [&str; 12] = [
-    "--http-port",
-    "0",
-    "--auth-port",
-    "0",
-    "--books-port",
-    "0",
-    "--gateway-management-port",
-    "0",
-    "--auth-management-port",
-    "0",
-    "--books-management-port",
-    "0",
-];
-
-impl Launched {
-    /// Starts the binary on free ports and waits for the banner that names the API's URL.
-    fn start(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &ANY_FREE_PORTS)
-    }
-
-    fn start_with(data_dir: &Path, args: &[&str]) -> Self {
-        let child = bookstore(data_dir)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cannot start the bookstore binary");
-        // Owned by `Self` at once, so that `Drop` reaps it whatever happens next.
-        let mut launched = Self {
-            child,
-            api: String::new(),
-        };
-        let stdout = launched.child.stdout.take().unwrap();
-        let (lines, received) = mpsc::channel();
-        // Keeps reading until the process ends, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = received
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("the banner never appeared");
-            if let Some(url) = line.trim().strip_prefix("API ") {
-                launched.api = url.trim().to_owned();
-                return launched;
-            }
-        }
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("cannot run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                assert!(exit.success(), "bookstore exited with {exit}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("bookstore did not stop within 30 s of SIGTERM");
-    }
-}
-
-impl Drop for Launched {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_with(data_dir: &Path, args: &[&str]) -> Launched {
+    let mut command = bookstore(data_dir);
+    command.args(args);
+    Launched::spawn(command)
 }
 
 async fn wait_until_ready(client: &reqwest::Client, api: &str) {
@@ -140,7 +62,7 @@ async fn the_quickstart_works_and_its_data_and_key_survive_a_restart() {
     let client = reqwest::Client::new();
 
     // First run: the quickstart.
-    let first = Launched::start(data.path());
+    let first = start(data.path());
     wait_until_ready(&client, &first.api).await;
     let registered = client
         .post(format!("{}/api/auth/register", first.api))
@@ -170,7 +92,7 @@ async fn the_quickstart_works_and_its_data_and_key_survive_a_restart() {
     first.stop();
 
     // Second run on the same folder.
-    let second = Launched::start(data.path());
+    let second = start(data.path());
     wait_until_ready(&client, &second.api).await;
 
     assert_eq!(
@@ -268,7 +190,7 @@ async fn create_admin_works_on_a_fresh_data_folder_and_beside_a_running_stack() 
     let client = reqwest::Client::new();
 
     create_admin(data.path(), "root");
-    let running = Launched::start(data.path());
+    let running = start(data.path());
     wait_until_ready(&client, &running.api).await;
     assert_eq!(
         usernames_listed_by(&client, &running.api, "root").await,
@@ -343,7 +265,7 @@ async fn the_launcher_starts_with_its_default_ports_in_time_wait() {
     let client = reqwest::Client::new();
 
     // Nothing accepts on the ports: the launcher listens on free ones and says so.
-    let launched = Launched::start_with(data.path(), &[]);
+    let launched = start_with(data.path(), &[]);
 
     wait_until_ready(&client, &launched.api).await;
     launched.stop();

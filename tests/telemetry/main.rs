@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../launcher/launched.rs"]
+mod launched;
 mod otlp;
 mod prometheus;
 mod services;

@@ -3,9 +3,6 @@
 //! spans under those, and every span reports the service it belongs to.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -13,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use test_support::Backend;
 
+use crate::launched::{ANY_FREE_PORTS, Launched, bookstore};
 use crate::otlp::{Received, Receiver};
 use crate::register_and_login;
 use crate::services::Services;
@@ -223,42 +221,14 @@ fn one_trace_per_request(backend: Backend, database: &str) {
 fn in_the_one_process_launcher_each_service_still_reports_as_itself() {
     let receiver = Receiver::start();
     let data = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bookstore"));
-    command.arg("--data-dir").arg(data.path());
-    for port in ["--http-port", "--auth-port", "--books-port"] {
-        command.args([port, "0"]);
-    }
-    for port in [
-        "--gateway-management-port",
-        "--auth-management-port",
-        "--books-management-port",
-    ] {
-        command.args([port, "0"]);
-    }
+    let mut command = bookstore(data.path());
+    command.args(ANY_FREE_PORTS);
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("OTEL_")) {
         command.env_remove(key);
     }
-    let mut child = command
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, received_lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let api = loop {
-        let line = received_lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("no banner");
-        if let Some(url) = line.trim().strip_prefix("API ") {
-            break url.trim().to_owned();
-        }
-    };
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url);
+    let launched = Launched::spawn(command);
+    let api = launched.api.clone();
 
     let client = Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -277,12 +247,8 @@ fn in_the_one_process_launcher_each_service_still_reports_as_itself() {
     let me_id = get(&client, &api, "/api/me", &token, Some(&me_header));
     let (books_header, books_trace, books_span) = traceparent();
     let books_id = get(&client, &api, "/api/books", &token, Some(&books_header));
-    let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    assert!(child.wait().unwrap().success());
+    // Stopping flushes the spans left.
+    launched.stop();
 
     let received = receiver.spans();
     assert_eq!(services_named(&received), BTreeSet::from(SERVICES));
