@@ -89,10 +89,10 @@ impl CallMetrics {
         })
     }
 
-    /// The span of a call to `path`. Its OpenTelemetry fields stay empty while no span is
-    /// exported, so that log lines show only the method and, on a server, the caller's request
-    /// id.
-    fn span<B>(&self, path: &str, request: &mut http::Request<B>) -> tracing::Span {
+    /// The span of a call to `path`. Its OpenTelemetry fields stay empty unless `traced`
+    /// (spans are exported), so that log lines show only the method and, on a server, the
+    /// caller's request id.
+    fn span<B>(&self, path: &str, request: &mut http::Request<B>, traced: bool) -> tracing::Span {
         let span = match self.side {
             Side::Server => {
                 let request_id = request
@@ -119,7 +119,7 @@ impl CallMetrics {
                 rpc.grpc.status_code = Empty,
             ),
         };
-        if traces::enabled() {
+        if traced {
             span.record("otel.name", path.trim_start_matches('/'));
             span.record(traces::SERVICE, self.service);
             match self.side {
@@ -200,7 +200,8 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_owned();
         let metrics = self.metrics.clone();
-        let span = metrics.span(&path, &mut request);
+        let traced = traces::enabled();
+        let span = metrics.span(&path, &mut request, traced);
         let started = Instant::now();
         // Entered while the handler's future is made: spans it opens on the way are the call's.
         let call = span.in_scope(|| self.inner.call(request));
@@ -217,7 +218,7 @@ where
                     Err(_) => UNAVAILABLE.to_owned(),
                 };
                 metrics.observe(&path, &code, started);
-                if traces::enabled() {
+                if traced {
                     recorded.record("rpc.grpc.status_code", code.as_str());
                 }
                 outcome
