@@ -116,9 +116,9 @@ impl Traces {
                 processor: BatchSpanProcessor::builder(exporter.build()?).build(),
             });
         }
-        let mut provider = SdkTracerProvider::builder()
-            .with_resource(Resource::builder().build())
-            .with_span_processor(ByService::new(routes));
+        // The SDK's default resource already reads OTEL_RESOURCE_ATTRIBUTES; each route then
+        // names its service (ByService::set_resource).
+        let mut provider = SdkTracerProvider::builder().with_span_processor(ByService::new(routes));
         if settings.sampling_ratio.is_some() || settings.parent_based.is_some() {
             provider = provider.with_sampler(sampler(settings));
         }
