@@ -11,6 +11,21 @@ pub enum AnyConnection {
     Sqlite(SqliteConnection),
 }
 
+/// Evaluates `$body` with `$c` bound to the backend's own connection (`PgConnection` or
+/// `SqliteConnection`) inside `$conn: &mut AnyConnection`, for statements the multi-backend
+/// connection cannot run (batch inserts on SQLite) and for hot ones: through it, every
+/// statement is rendered to SQL on every call, while a backend's own connection finds a
+/// statement of static shape in its prepared-statement cache without rendering it.
+#[macro_export]
+macro_rules! with_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::AnyConnection::Postgresql($c) => $body,
+            $crate::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// Runs `f` in a transaction that may write.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`: a deferred transaction that reads

@@ -42,12 +42,12 @@ pub fn unique_violation(error: &Error) -> Option<&str> {
 /// is SQLite's fixed, untranslated text for that code (`sqlite3_errstr`), so it is compared
 /// here as the code it stands for.
 pub fn is_unavailable(error: &Error) -> bool {
+    if is_lost_connection(error) {
+        return true;
+    }
     match error {
         Error::DatabaseError(
-            DatabaseErrorKind::ClosedConnection
-            | DatabaseErrorKind::UnableToSendCommand
-            | DatabaseErrorKind::SerializationFailure
-            | DatabaseErrorKind::ReadOnlyTransaction,
+            DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction,
             _,
         ) => true,
         Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
@@ -55,6 +55,18 @@ pub fn is_unavailable(error: &Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `error` means the connection itself is gone (class 08, or libpq found it broken):
+/// the pool must not hand it out again.
+pub(crate) fn is_lost_connection(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        )
+    )
 }
 
 /// `sqlite3_errstr(SQLITE_BUSY)`.

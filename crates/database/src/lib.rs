@@ -6,6 +6,7 @@
 
 mod connection;
 mod errors;
+mod health;
 mod metrics;
 mod migrations;
 mod pool;

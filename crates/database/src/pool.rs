@@ -7,6 +7,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::health::PooledConnection;
 use crate::metrics::PoolMetrics;
 use crate::migrations::{Migrations, run_migrations};
 use crate::{AnyConnection, DatabaseError, DatabaseUrl};
@@ -167,8 +168,8 @@ impl Database {
             if let Some(metrics) = &metrics {
                 metrics.waited(asked.elapsed(), conn.is_ok());
             }
-            let mut conn = conn.map_err(DatabaseError::Unavailable)?;
-            f(&mut conn)
+            let mut pooled = conn.map_err(DatabaseError::Unavailable)?;
+            f(&mut pooled.conn)
         })
         .await
         .map_err(|join| E::from(DatabaseError::TaskFailed(join)))?
@@ -190,8 +191,9 @@ impl From<DatabaseError> for PingFailed {
     }
 }
 
-/// Establishes the variant of [`AnyConnection`] that the URL names, and prepares SQLite
-/// connections for concurrent use.
+/// Establishes the variant of [`AnyConnection`] that the URL names, prepares SQLite connections
+/// for concurrent use, and judges connections by what their queries found (see
+/// [`crate::health`]).
 pub(crate) struct ConnectionManager {
     url: DatabaseUrl,
 }
@@ -203,10 +205,27 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = 
      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = AnyConnection;
+    type Connection = PooledConnection;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, Self::Error> {
+    fn connect(&self) -> Result<PooledConnection, Self::Error> {
+        self.establish().map(PooledConnection::watch)
+    }
+
+    fn is_valid(&self, pooled: &mut PooledConnection) -> Result<(), Self::Error> {
+        if pooled.answered_recently() {
+            return Ok(());
+        }
+        pooled.conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, pooled: &mut PooledConnection) -> bool {
+        std::thread::panicking() || pooled.is_lost() || pooled.conn.is_broken()
+    }
+}
+
+impl ConnectionManager {
+    fn establish(&self) -> Result<AnyConnection, diesel::r2d2::Error> {
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
                 .map(AnyConnection::Postgresql)
@@ -220,22 +239,183 @@ impl r2d2::ManageConnection for ConnectionManager {
             }
         }
     }
-
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), Self::Error> {
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use diesel::sql_types::{Integer, Text};
+    use diesel::{QueryableByName, RunQueryDsl};
     use service_support::check_ranges;
-    use test_support::{Bound, assert_bounds};
+    use test_support::{Backend, Bound, TestDatabase, assert_bounds};
 
     use super::*;
+    use crate::is_unavailable;
+
+    #[derive(Debug, QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Failure {
+        #[error(transparent)]
+        Pool(DatabaseError),
+        #[error(transparent)]
+        Query(diesel::result::Error),
+    }
+
+    impl From<DatabaseError> for Failure {
+        fn from(error: DatabaseError) -> Self {
+            Self::Pool(error)
+        }
+    }
+
+    fn pid_query(conn: &mut AnyConnection, sql: &str) -> Result<Pid, Failure> {
+        diesel::sql_query(sql)
+            .get_result::<Pid>(conn)
+            .map_err(Failure::Query)
+    }
+
+    fn lost(failure: &Failure) -> bool {
+        matches!(failure, Failure::Query(error) if is_unavailable(error))
+    }
+
+    #[derive(QueryableByName)]
+    struct LastQuery {
+        #[diesel(sql_type = Text)]
+        query: String,
+    }
+
+    /// A pool of one connection to a fresh PostgreSQL database, and a connection beside it.
+    fn one_connection(db: &TestDatabase) -> (Database, PgConnection) {
+        let settings = DatabaseSettings {
+            url: Some(db.url().to_owned().into()),
+            max_connections: 1,
+            connection_timeout_ms: 2_000,
+        };
+        let database = Database::connect(&settings, "unused").unwrap();
+        (database, PgConnection::establish(db.url()).unwrap())
+    }
+
+    async fn backend_pid(database: &Database) -> i32 {
+        database
+            .run(|conn| pid_query(conn, "SELECT pg_backend_pid() AS pid"))
+            .await
+            .unwrap()
+            .pid
+    }
+
+    fn last_query(admin: &mut PgConnection, pid: i32) -> String {
+        diesel::sql_query("SELECT query FROM pg_stat_activity WHERE pid = $1")
+            .bind::<Integer, _>(pid)
+            .get_result::<LastQuery>(admin)
+            .unwrap()
+            .query
+    }
+
+    fn terminate(admin: &mut PgConnection, pid: i32) {
+        admin
+            .batch_execute(&format!("SELECT pg_terminate_backend({pid})"))
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_in_steady_use_is_handed_out_without_a_ping() {
+        let db = TestDatabase::create(Backend::Postgres);
+        let (database, mut admin) = one_connection(&db);
+        let pid = backend_pid(&database).await;
+
+        // A checkout that runs nothing: a test on checkout would leave its `SELECT 1` behind.
+        database.run(|_| Ok::<_, Failure>(())).await.unwrap();
+        assert!(last_query(&mut admin, pid).contains("pg_backend_pid"));
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_past_the_trusted_window_is_pinged_and_replaced_if_dead() {
+        let db = TestDatabase::create(Backend::Postgres);
+        let (database, mut admin) = one_connection(&db);
+        let pid = backend_pid(&database).await;
+        terminate(&mut admin, pid);
+        tokio::time::sleep(crate::health::TRUSTED_FOR + Duration::from_millis(200)).await;
+
+        let replacement = backend_pid(&database).await;
+        assert_ne!(replacement, pid);
+    }
+
+    #[tokio::test]
+    async fn a_connection_found_lost_by_a_query_is_not_handed_out_again() {
+        let db = TestDatabase::create(Backend::Postgres);
+        let (database, mut admin) = one_connection(&db);
+        let pid = backend_pid(&database).await;
+        terminate(&mut admin, pid);
+
+        // Used a moment ago, so trusted: the request that finds it dead fails as unavailable…
+        let failure = database
+            .run(|conn| pid_query(conn, "SELECT pg_backend_pid() AS pid"))
+            .await
+            .unwrap_err();
+        assert!(lost(&failure), "{failure:?}");
+        // …and every later one gets a new connection.
+        let replacement = backend_pid(&database).await;
+        assert_ne!(replacement, pid);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_after_the_server_ended_every_connection_all_succeed_later() {
+        let db = TestDatabase::create(Backend::Postgres);
+        let settings = DatabaseSettings {
+            url: Some(db.url().to_owned().into()),
+            max_connections: 4,
+            connection_timeout_ms: 2_000,
+        };
+        let database = Database::connect(&settings, "unused").unwrap();
+        let mut admin = PgConnection::establish(db.url()).unwrap();
+        let burst = |database: &Database| {
+            (0..16)
+                .map(|_| {
+                    let database = database.clone();
+                    tokio::spawn(async move {
+                        database
+                            .run(|conn| {
+                                pid_query(conn, "SELECT pg_backend_pid() AS pid, pg_sleep(0.01)")
+                            })
+                            .await
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut before = std::collections::HashSet::new();
+        for task in burst(&database) {
+            before.insert(task.await.unwrap().unwrap().pid);
+        }
+        for pid in &before {
+            terminate(&mut admin, *pid);
+        }
+
+        // Each dead connection fails at most the one request that finds it dead.
+        let mut failed = 0;
+        for task in burst(&database) {
+            match task.await.unwrap() {
+                Ok(Pid { pid }) => assert!(!before.contains(&pid)),
+                Err(failure) => {
+                    assert!(lost(&failure), "{failure:?}");
+                    failed += 1;
+                }
+            }
+        }
+        assert!(
+            failed <= before.len(),
+            "{failed} failures for {} dead",
+            before.len()
+        );
+        for task in burst(&database) {
+            let Pid { pid } = task.await.unwrap().unwrap();
+            assert!(!before.contains(&pid));
+        }
+    }
 
     #[test]
     fn every_numeric_key_is_range_checked() {
