@@ -18,6 +18,9 @@ pub struct Caller {
     pub session_id: String,
     /// Current roles from the database (tokens carrying outdated roles are revoked anyway).
     pub roles: Roles,
+    /// The caller's account as read with its session, to decide that the token is live: what
+    /// GetUser answers about the caller, without reading it again.
+    pub user: User,
 }
 
 impl Caller {
@@ -54,6 +57,7 @@ impl AppState {
             user_id: claims.sub,
             session_id: claims.sid,
             roles: Roles::from_stored(&user.roles),
+            user,
         })
     }
 

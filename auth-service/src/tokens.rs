@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Header, encode};
-use token_verifier::{Claims, Rejection, TokenType, Verifier};
+use token_verifier::{Claims, Rejection, TokenType, VerifiedTokens, Verifier};
 
 use crate::config::TokenSettings;
 use crate::db::{from_db, sessions::Session};
@@ -25,13 +25,17 @@ pub struct TokenPair {
 pub struct Tokens {
     keys: KeyRing,
     verifier: Verifier,
+    // Callers present the same access token on every call: its signature is checked once.
+    verified: VerifiedTokens,
     settings: TokenSettings,
 }
 
 impl Tokens {
     pub fn new(keys: KeyRing, settings: TokenSettings) -> Self {
+        let verifier = Verifier::new(&settings.verifier());
         Self {
-            verifier: Verifier::new(&settings.verifier()),
+            verified: VerifiedTokens::new(VerifiedTokens::DEFAULT_CAPACITY, verifier.leeway()),
+            verifier,
             keys,
             settings,
         }
@@ -107,7 +111,13 @@ impl Tokens {
     /// # Errors
     /// The reason `token` is not a valid token of type `expected` signed by a published key.
     pub fn verify(&self, token: &str, expected: TokenType) -> Result<Claims, Rejection> {
-        self.verifier.verify(self.keys.key_set(), token, expected)
+        match expected {
+            TokenType::Access => self
+                .verified
+                .verify(&self.verifier, self.keys.key_set(), token),
+            // Presented once each, when rotated: nothing to remember.
+            TokenType::Refresh => self.verifier.verify(self.keys.key_set(), token, expected),
+        }
     }
 
     fn sign(&self, claims: &Claims) -> Result<String, AuthError> {

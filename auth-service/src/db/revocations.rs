@@ -75,11 +75,12 @@ pub fn insert(conn: &mut AnyConnection, entries: &[Entry]) -> QueryResult<Vec<St
             }
         })
         .collect();
-    // One statement per row: SQLite through the multi-backend connection has no batch insert.
-    for row in &rows {
-        diesel::insert_into(revocations::table)
-            .values(row)
-            .execute(conn)?;
+    if !rows.is_empty() {
+        // One statement for all rows, on the backend's own connection: the multi-backend one
+        // cannot batch inserts for SQLite.
+        database::with_backend!(conn, |c| diesel::insert_into(revocations::table)
+            .values(&rows)
+            .execute(c))?;
     }
     Ok(rows.into_iter().map(|row| row.id).collect())
 }

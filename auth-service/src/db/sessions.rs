@@ -62,13 +62,15 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<Session>> 
         .optional()
 }
 
+/// The session and its user, in one query: what every authenticated call decides on (on the
+/// backend's own connection, which finds the statement prepared without rendering it).
 pub fn find_with_user(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<(Session, User)>> {
-    sessions::table
+    database::with_backend!(conn, |c| sessions::table
         .inner_join(users::table)
         .filter(sessions::id.eq(id))
         .select((Session::as_select(), User::as_select()))
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// [`find`], holding the row until the transaction ends (`FOR UPDATE` on PostgreSQL; SQLite's

@@ -5,10 +5,7 @@ use revocation::{Checker, RevocationCheck, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::verify::key_id;
-use crate::{Claims, Rejection, RemoteKeys, TokenType, VerifiedTokens, Verifier};
-
-/// Tokens remembered as verified: ~10,000 clients reusing their tokens, under 10 MB.
-const VERIFIED_TOKENS: usize = 10_000;
+use crate::{Claims, Rejection, RemoteKeys, VerifiedTokens, Verifier};
 
 /// Why a request is not authenticated.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +42,7 @@ impl Authenticator {
     pub fn new(keys: Arc<RemoteKeys>, verifier: Verifier, revocations: Checker) -> Self {
         Self {
             keys,
-            verified: VerifiedTokens::new(VERIFIED_TOKENS, verifier.leeway()),
+            verified: VerifiedTokens::new(VerifiedTokens::DEFAULT_CAPACITY, verifier.leeway()),
             verifier,
             revocations,
         }
@@ -134,9 +131,7 @@ impl Authenticator {
         if self.keys.age().is_none() {
             return Err(AuthFailure::KeysUnavailable);
         }
-        let claims = self.verifier.verify(&keys, token, TokenType::Access)?;
-        self.verified.insert(token, kid, claims.clone());
-        Ok(claims)
+        Ok(self.verified.verify(&self.verifier, &keys, token)?)
     }
 }
 

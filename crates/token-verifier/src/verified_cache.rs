@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use quick_cache::sync::Cache;
 
-use crate::{Claims, KeySet, unix_now};
+use crate::verify::key_id;
+use crate::{Claims, KeySet, Rejection, TokenType, Verifier, unix_now};
 
 /// Access tokens whose signature and claims were verified, so that a client reusing its token
 /// costs a hash lookup instead of a signature check. Bounded (S3-FIFO eviction), keyed by the
@@ -20,6 +21,9 @@ struct Verified {
 }
 
 impl VerifiedTokens {
+    /// What a verifying service remembers: ~10,000 clients reusing their tokens, under 10 MB.
+    pub const DEFAULT_CAPACITY: usize = 10_000;
+
     /// At most `capacity` tokens; `leeway` as the verifier's, in seconds.
     pub fn new(capacity: usize, leeway: i64) -> Self {
         Self {
@@ -34,6 +38,25 @@ impl VerifiedTokens {
         let verified = self.entries.get(token)?;
         let live = verified.claims.exp.saturating_add(self.leeway) >= unix_now();
         (live && keys.contains(&verified.kid)).then(|| verified.claims.clone())
+    }
+
+    /// The claims of the access token `token`: remembered, or checked by `verifier` against
+    /// `keys` (and then remembered).
+    ///
+    /// # Errors
+    /// The [`Rejection`] of a token not remembered and not valid.
+    pub fn verify(
+        &self,
+        verifier: &Verifier,
+        keys: &KeySet,
+        token: &str,
+    ) -> Result<Claims, Rejection> {
+        if let Some(claims) = self.get(token, keys) {
+            return Ok(claims);
+        }
+        let claims = verifier.verify(keys, token, TokenType::Access)?;
+        self.insert(token, key_id(token)?, claims.clone());
+        Ok(claims)
     }
 
     /// Remembers that `token`, signed by key `kid`, verified with `claims`.
@@ -66,12 +89,56 @@ mod tests {
     const LEEWAY: i64 = 5;
 
     fn keys_with(kid: &str) -> KeySet {
+        signing_key(kid).1
+    }
+
+    fn signing_key(kid: &str) -> (EncodingKey, KeySet) {
         let der = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap();
         let key = EncodingKey::from_ed_der(der.as_ref());
         let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).unwrap();
         jwk.common.key_id = Some(kid.to_owned());
         jwk.common.key_algorithm = Some(jsonwebtoken::jwk::KeyAlgorithm::EdDSA);
-        KeySet::from_jwks([&jwk]).unwrap()
+        (key, KeySet::from_jwks([&jwk]).unwrap())
+    }
+
+    fn sign(key: &EncodingKey, kid: &str, claims: &Claims) -> String {
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, key).unwrap()
+    }
+
+    #[test]
+    fn verify_remembers_valid_access_tokens_and_nothing_it_refused() {
+        let cache = VerifiedTokens::new(100, LEEWAY);
+        let verifier = Verifier::new(&crate::VerifierSettings::default());
+        let (key, keys) = signing_key("k1");
+        let now = unix_now();
+        let access = sign(&key, "k1", &claims(now + 60));
+        let refresh = sign(
+            &key,
+            "k1",
+            &Claims {
+                typ: TokenType::Refresh,
+                ..claims(now + 60)
+            },
+        );
+
+        assert_eq!(
+            cache.verify(&verifier, &keys, &refresh),
+            Err(Rejection::WrongType)
+        );
+        assert_eq!(
+            cache.verify(&verifier, &keys, "not.a.token"),
+            Err(Rejection::Malformed)
+        );
+        assert!(cache.is_empty());
+        let claims = cache.verify(&verifier, &keys, &access).unwrap();
+        assert_eq!(cache.get(&access, &keys), Some(claims));
+        // Remembered only for as long as its key is published.
+        assert_eq!(
+            cache.verify(&verifier, &keys_with("k2"), &access),
+            Err(Rejection::BadSignature)
+        );
     }
 
     fn claims(exp: i64) -> Claims {
