@@ -1,6 +1,5 @@
 //! The book operations: ownership, optimistic concurrency and listing.
 
-use chrono::Utc;
 use database::write_transaction;
 
 use crate::caller::Caller;
@@ -33,7 +32,7 @@ impl AppState {
                     &id,
                     &owner,
                     &fields,
-                    Utc::now().naive_utc(),
+                    books::stored_time(),
                 )?)
             })
             .await
@@ -110,13 +109,11 @@ impl AppState {
                         .ok_or(BooksError::NotFound)?;
                     check_version(&book, expected_version)?;
                     let changes = BookChanges::parse(&change, &fields)?;
-                    let now = Utc::now().naive_utc();
-                    if !books::update_if_version(conn, &book, &changes, now)? {
-                        return Err(BooksError::StaleVersion {
+                    books::update_if_version(conn, &book, &changes, books::stored_time())?.ok_or(
+                        BooksError::StaleVersion {
                             current: book.version + 1,
-                        });
-                    }
-                    books::find_owned(conn, &id, &owner)?.ok_or(BooksError::NotFound)
+                        },
+                    )
                 })
             })
             .await

@@ -52,6 +52,8 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Stores a new book and returns it as stored, built from what was written rather than read
+/// back (`now` must be at a precision both backends keep: see [`stored_time`]).
 pub fn insert(
     conn: &mut AnyConnection,
     id: &str,
@@ -59,16 +61,35 @@ pub fn insert(
     fields: &BookFields,
     now: NaiveDateTime,
 ) -> QueryResult<Book> {
-    diesel::insert_into(books::table)
-        .values((
-            books::id.eq(id),
-            books::owner_id.eq(owner_id),
-            books::version.eq(1),
-            books::created_at.eq(now),
-            Columns::new(fields, now),
-        ))
-        .execute(conn)?;
-    find_owned(conn, id, owner_id)?.ok_or(diesel::result::Error::NotFound)
+    let values = (
+        books::id.eq(id),
+        books::owner_id.eq(owner_id),
+        books::version.eq(1),
+        books::created_at.eq(now),
+        Columns::new(fields, now),
+    );
+    database::with_backend!(conn, |c| diesel::insert_into(books::table)
+        .values(values)
+        .execute(c))?;
+    Ok(Book {
+        id: id.to_owned(),
+        owner_id: owner_id.to_owned(),
+        title: fields.title.clone(),
+        author: fields.author.clone(),
+        publisher: fields.publisher.clone(),
+        isbn: fields.isbn.as_ref().map(|isbn| isbn.as_str().to_owned()),
+        price_cents: fields.price_cents,
+        published_year: fields.published_year,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// The current time at the precision both backends store (PostgreSQL keeps microseconds), so
+/// that a row built from what was written equals the row read back later.
+pub fn stored_time() -> NaiveDateTime {
+    chrono::SubsecRound::trunc_subsecs(chrono::Utc::now().naive_utc(), 6)
 }
 
 /// The book `id` if `owner_id` owns it.
@@ -141,14 +162,14 @@ impl<'a> Changes<'a> {
     }
 }
 
-/// Writes `changes` to `current` if the book is still at `current`'s version; returns whether
-/// it was.
+/// Writes `changes` to `current` if the book is still at `current`'s version; returns the book
+/// as now stored (built from `current` and what was written, not read back) if it was.
 pub fn update_if_version(
     conn: &mut AnyConnection,
     current: &Book,
     changes: &BookChanges,
     now: NaiveDateTime,
-) -> QueryResult<bool> {
+) -> QueryResult<Option<Book>> {
     let updated = diesel::update(
         books::table
             .find(&current.id)
@@ -156,10 +177,38 @@ pub fn update_if_version(
     )
     .set((
         Changes::new(current, changes, now),
-        books::version.eq(books::version + 1),
+        books::version.eq(current.version + 1),
     ))
     .execute(conn)?;
-    Ok(updated == 1)
+    Ok((updated == 1).then(|| current.changed(changes, now)))
+}
+
+impl Book {
+    /// This book with `changes` applied at `now`: what [`update_if_version`] writes.
+    fn changed(&self, changes: &BookChanges, now: NaiveDateTime) -> Self {
+        let mut book = self.clone();
+        if let Some(title) = &changes.title {
+            book.title.clone_from(title);
+        }
+        if let Some(author) = &changes.author {
+            book.author.clone_from(author);
+        }
+        if let Some(publisher) = &changes.publisher {
+            book.publisher.clone_from(publisher);
+        }
+        if let Some(isbn) = &changes.isbn {
+            book.isbn = isbn.as_ref().map(|isbn| isbn.as_str().to_owned());
+        }
+        if let Some(price_cents) = changes.price_cents {
+            book.price_cents = price_cents;
+        }
+        if let Some(published_year) = changes.published_year {
+            book.published_year = published_year;
+        }
+        book.version = self.version + 1;
+        book.updated_at = now;
+        book
+    }
 }
 
 /// Deletes the book if it is still at `version`; returns whether it was.
