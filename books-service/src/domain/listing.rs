@@ -9,8 +9,7 @@ pub struct ListQuery {
     pub owner: Option<String>,
     /// Exact author name.
     pub author: Option<String>,
-    /// A `LIKE` pattern over the lower-cased title and author, wildcards in the text escaped.
-    pub search: Option<String>,
+    pub search: Option<Search>,
     pub after: Option<PageToken>,
     pub limit: i64,
 }
@@ -36,12 +35,50 @@ impl ListQuery {
             (Some(limit), Some(after)) if errors.is_empty() => Ok(Self {
                 owner,
                 author,
-                search: search.map(|text| contains_pattern(&text.to_lowercase())),
+                search: search.map(|text| Search::new(&text)),
                 after,
                 limit,
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// Free-text search: the books whose lower-cased title or author contains the lower-cased text,
+/// every character taken literally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// `%text%` over the search text (see [`search_text`](super::search_text)), wildcards in the
+    /// text escaped: the condition that decides.
+    pub pattern: String,
+    /// The lower-cased text's whitespace-separated words of [`MIN_INDEXED_CHARS`] or more: each
+    /// is a substring of every match, so a trigram index finds the candidates from them. Empty
+    /// when no word is that long: then no index serves the search.
+    pub words: Vec<String>,
+}
+
+/// The shortest word a trigram index can look up.
+const MIN_INDEXED_CHARS: usize = 3;
+
+impl Search {
+    fn new(text: &str) -> Self {
+        let text = text.to_lowercase();
+        // Split at whitespace only: a trigram spanning a word boundary occurs in most books, so
+        // looking it up costs more than it narrows; one spanning other punctuation is rare.
+        let words = text
+            .split_whitespace()
+            .filter(|word| word.chars().count() >= MIN_INDEXED_CHARS)
+            .map(str::to_owned)
+            .collect();
+        Self {
+            pattern: contains_pattern(&text),
+            words,
+        }
+    }
+
+    /// `%word%` for each of [`words`](Self::words), escaped like [`pattern`](Self::pattern).
+    pub fn word_patterns(&self) -> impl Iterator<Item = String> {
+        self.words.iter().map(|word| contains_pattern(word))
     }
 }
 
@@ -79,8 +116,28 @@ mod tests {
     #[test]
     fn search_text_is_lower_cased_and_matched_literally() {
         let query = ListQuery::parse(None, 0, "", " 100%_Sure\\ ", "").unwrap();
-        assert_eq!(query.search.as_deref(), Some("%100\\%\\_sure\\\\%"));
+        let search = query.search.unwrap();
+        assert_eq!(search.pattern, "%100\\%\\_sure\\\\%");
+        assert_eq!(search.words, ["100%_sure\\"]);
         assert_eq!(query.limit, 20);
+    }
+
+    #[test]
+    fn only_words_of_three_characters_or_more_are_looked_up() {
+        let words = |text: &str| {
+            ListQuery::parse(None, 0, "", text, "")
+                .unwrap()
+                .search
+                .unwrap()
+                .words
+        };
+        assert_eq!(words("Le  GUIN of Earthsea"), ["guin", "earthsea"]);
+        assert_eq!(
+            words("ab c"),
+            Vec::<String>::new(),
+            "too short for an index"
+        );
+        assert_eq!(words("Éte"), ["éte"], "characters, not bytes");
     }
 
     #[test]

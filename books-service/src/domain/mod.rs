@@ -6,4 +6,4 @@ mod listing;
 
 pub use book::{BookChanges, BookFields, Field, FieldInput, search_text};
 pub use isbn::Isbn;
-pub use listing::ListQuery;
+pub use listing::{ListQuery, Search};

@@ -66,9 +66,22 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// A stack whose books-service checks revocation as `revocation` says.
 pub async fn spawn_app_with(backend: Backend, revocation: CheckSettings) -> TestApp {
+    start_stack(backend, revocation, TestDatabase::create(backend)).await
+}
+
+/// A stack whose books-service starts on `books_db` as it is: a database that an earlier
+/// version of the service migrated and filled, say.
+pub async fn spawn_app_on(backend: Backend, books_db: TestDatabase) -> TestApp {
+    start_stack(backend, CheckSettings::default(), books_db).await
+}
+
+async fn start_stack(
+    backend: Backend,
+    revocation: CheckSettings,
+    books_db: TestDatabase,
+) -> TestApp {
     test_support::init_tracing();
     let auth_db = TestDatabase::create(backend);
-    let books_db = TestDatabase::create(backend);
     let keys_dir = tempfile::tempdir().unwrap();
     let key_file = keys_dir.path().join("signing.pem");
     write_new_key(&key_file, KeyKind::Ed25519).unwrap();

@@ -8,4 +8,5 @@ mod crud;
 mod grpc_surface;
 mod helpers;
 mod listing;
+mod search;
 mod validation;
