@@ -1,7 +1,9 @@
 //! The whole bookstore in one process, for trying it out and for local development:
 //! auth-service, books-service and the gateway on fixed local ports, SQLite files and a
 //! signing key in a data folder (created on the first run, reused after), and one in-process
-//! revocation store shared by the three.
+//! revocation store shared by the three. The services call each other through memory, not
+//! over loopback TCP, on the same servers (services, layers, metrics, spans) that also listen
+//! on their gRPC ports for grpcurl and other callers.
 //!
 //! Production runs the three services as separate binaries against PostgreSQL and Redis.
 
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use auth_service::keys::{KeyKind, write_new_key};
+use gateway::upstream::InProcessUpstreams;
 use revocation::{Checker, MemoryStore, Revocations};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -218,8 +221,9 @@ pub async fn create_admin(
 
 impl Stack {
     /// Creates the data folder and the signing key when missing, then builds the services
-    /// around one shared in-process revocation store. Redis settings are ignored: in one
-    /// process there is nothing to share it with.
+    /// around one shared in-process revocation store, each calling the others in this process
+    /// without TCP. Redis settings are ignored: in one process there is nothing to share it
+    /// with.
     ///
     /// # Errors
     /// Invalid settings, an unusable data folder or a service that cannot start (a port
@@ -251,9 +255,10 @@ impl Stack {
         settings.books.listen_addr = at(Port::Books);
         settings.books.management.listen_addr = at(Port::BooksManagement);
         settings.books.auth.url = url_of(auth.local_addr());
-        let books = books_service::Application::build_with_revocations(
+        let books = books_service::Application::build_with(
             settings.books,
             Checker::Memory(Arc::clone(&store)),
+            Some(auth.in_process()),
         )
         .await
         .map_err(|error| match error {
@@ -269,8 +274,12 @@ impl Stack {
         gateway_settings.management.listen_addr = at(Port::GatewayManagement);
         gateway_settings.auth.url = url_of(auth.local_addr());
         gateway_settings.books.url = url_of(books.local_addr());
+        let in_process = InProcessUpstreams {
+            auth: Some(auth.in_process()),
+            books: Some(books.in_process()),
+        };
         let gateway =
-            gateway::Application::build_with_revocations(settings.gateway, Checker::Memory(store))
+            gateway::Application::build_with(settings.gateway, Checker::Memory(store), in_process)
                 .await
                 .map_err(|error| match error {
                     gateway::StartupError::Bind { .. } => StackError::port_taken(Port::Http, error),
@@ -362,7 +371,8 @@ fn loopback_for(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The URL a local client uses for `addr` (a wildcard bind is reached over loopback).
+/// The URL a local client uses for `addr` (a wildcard bind is reached over loopback). The
+/// services here reach each other through memory, and name the server they call by it.
 fn url_of(addr: SocketAddr) -> String {
     format!(
         "http://{}",

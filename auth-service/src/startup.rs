@@ -11,7 +11,7 @@ use observability::management::{ManagementBindError, ManagementListener};
 use observability::{CallMetrics, Registry, serve_management};
 use proto::auth::v1::auth_service_server::AuthServiceServer;
 use revocation::Revocations;
-use service_support::grpc;
+use service_support::grpc::{self, InProcessConnector, InProcessListener};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
@@ -60,6 +60,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    /// Served beside `listener`, for the services that share this process.
+    in_process: InProcessListener,
     management: ManagementListener,
     registry: Registry,
     calls: CallMetrics,
@@ -102,6 +104,7 @@ impl Application {
         Ok(Self {
             listener,
             addr,
+            in_process: InProcessListener::default(),
             management,
             registry,
             calls,
@@ -118,6 +121,12 @@ impl Application {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub fn management_addr(&self) -> SocketAddr {
         self.management.local_addr()
+    }
+
+    /// How a client in this process reaches the service without TCP: the same server, its
+    /// services and layers, as at [`Self::local_addr`].
+    pub fn in_process(&self) -> InProcessConnector {
+        self.in_process.connector()
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight calls finish for at most the
@@ -168,7 +177,7 @@ impl Application {
                 &self.state,
             ))))
             .serve_with_incoming_shutdown(
-                grpc::incoming(self.listener),
+                grpc::incoming(self.listener, self.in_process),
                 shutdown.clone().cancelled_owned(),
             );
         grpc::serve_with_grace(server, shutdown, self.grace).await?;

@@ -11,12 +11,12 @@ use observability::management::{ManagementBindError, ManagementListener};
 use observability::{CallMetrics, Registry, serve_management};
 use proto::books::v1::books_service_server::BooksServiceServer;
 use revocation::{Checker, RevocationCheck};
-use service_support::grpc;
+use service_support::grpc::{self, InProcessConnector, InProcessListener};
 use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::Server;
 use tower_layer::Layer;
 
 use crate::config::Settings;
@@ -53,6 +53,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    /// Served beside `listener`, for the services that share this process.
+    in_process: InProcessListener,
     management: ManagementListener,
     registry: Registry,
     calls: CallMetrics,
@@ -67,17 +69,19 @@ impl Application {
     /// Any start-up failure, with a message naming what to fix.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let revocations = Checker::from_settings(&settings.redis, &settings.revocation)?;
-        Self::build_with_revocations(settings, revocations).await
+        Self::build_with(settings, revocations, None).await
     }
 
     /// Builds the service around a given revocation check, so that services sharing a process
-    /// can share one in-process store.
+    /// can share one in-process store, and, with `auth`, calls auth-service in this process
+    /// through it rather than over TCP at `auth.url`.
     ///
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
-    pub async fn build_with_revocations(
+    pub async fn build_with(
         settings: Settings,
         revocations: Checker,
+        auth: Option<InProcessConnector>,
     ) -> Result<Self, StartupError> {
         settings.validate().map_err(StartupError::Settings)?;
         let registry = Registry::new();
@@ -87,10 +91,7 @@ impl Application {
             .with_metrics(&registry, "books")?;
         let calls = CallMetrics::server(&registry, "books-service")?;
         let timeout = Duration::from_millis(settings.auth.timeout_ms);
-        let channel = Endpoint::from_shared(settings.auth.url.clone())?
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .connect_lazy();
+        let channel = grpc::channel(&settings.auth.url, timeout, auth.as_ref())?;
         let keys = Arc::new(RemoteKeys::new(
             CallMetrics::client(&registry, "books-service")?
                 .layer()
@@ -105,6 +106,7 @@ impl Application {
         Ok(Self {
             listener,
             addr,
+            in_process: InProcessListener::default(),
             management,
             registry,
             calls,
@@ -121,6 +123,12 @@ impl Application {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub fn management_addr(&self) -> SocketAddr {
         self.management.local_addr()
+    }
+
+    /// How a client in this process reaches the service without TCP: the same server, its
+    /// services and layers, as at [`Self::local_addr`].
+    pub fn in_process(&self) -> InProcessConnector {
+        self.in_process.connector()
     }
 
     /// Serves until `shutdown` is cancelled, then lets in-flight calls finish for at most the
@@ -184,7 +192,7 @@ impl Application {
                 &self.state,
             ))))
             .serve_with_incoming_shutdown(
-                grpc::incoming(self.listener),
+                grpc::incoming(self.listener, self.in_process),
                 shutdown.clone().cancelled_owned(),
             );
         grpc::serve_with_grace(server, shutdown, self.settings.shutdown_grace()).await?;

@@ -13,6 +13,7 @@ use actix_web::error::QueryPayloadError;
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, http::Method, web};
 use revocation::Checker;
+use service_support::grpc;
 use token_verifier::{Authenticator, RemoteKeys, Verifier};
 use tokio_util::sync::CancellationToken;
 use tower_layer::Layer;
@@ -30,7 +31,7 @@ use crate::rate_limit::RateLimiter;
 use crate::routes::{self, ApiDoc};
 use crate::state::AppState;
 use crate::unmatched::{RouteTable, unmatched};
-use crate::upstream::{Upstreams, channel};
+use crate::upstream::{InProcessUpstreams, Upstreams};
 use crate::{console, metrics, request_id};
 
 #[derive(Debug, thiserror::Error)]
@@ -68,26 +69,30 @@ impl Application {
     /// Any start-up failure, with a message naming what to fix.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let revocations = Checker::from_settings(&settings.redis, &settings.revocation)?;
-        Self::build_with_revocations(settings, revocations).await
+        Self::build_with(settings, revocations, InProcessUpstreams::default()).await
     }
 
     /// Builds the gateway around a given revocation check, so that services sharing a process
-    /// can share one in-process store.
+    /// can share one in-process store, and reaches the upstreams `in_process` names through
+    /// memory rather than over TCP at their URLs.
     ///
     /// # Errors
     /// Any start-up failure, with a message naming what to fix.
-    pub async fn build_with_revocations(
+    pub async fn build_with(
         settings: Settings,
         revocations: Checker,
+        in_process: InProcessUpstreams,
     ) -> Result<Self, StartupError> {
         settings.validate().map_err(StartupError::Settings)?;
-        let auth_channel = channel(
+        let auth_channel = grpc::channel(
             &settings.auth.url,
             Duration::from_millis(settings.auth.timeout_ms),
+            in_process.auth.as_ref(),
         )?;
-        let books_channel = channel(
+        let books_channel = grpc::channel(
             &settings.books.url,
             Duration::from_millis(settings.books.timeout_ms),
+            in_process.books.as_ref(),
         )?;
         let metrics = Arc::new(Metrics::new()?);
         let keys = Arc::new(RemoteKeys::new(

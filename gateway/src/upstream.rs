@@ -1,27 +1,22 @@
 //! The gRPC clients of auth-service and books-service: one lazily connected HTTP/2 channel per
-//! service, shared by every request (cloning a client clones a handle), with connect and call
+//! service (over TCP, or through memory when they share the process), shared by every request (cloning a client clones a handle), with connect and call
 //! timeouts. Each call carries the request id and, when there is one, the caller's token.
-
-use std::time::Duration;
 
 use observability::CallMetrics;
 use observability::rpc::Observed;
 use proto::auth::v1::auth_service_client::AuthServiceClient;
 use proto::books::v1::books_service_client::BooksServiceClient;
+use service_support::grpc::InProcessConnector;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tower_layer::Layer;
 
-/// Opens a channel to `url` without connecting yet.
-///
-/// # Errors
-/// A malformed URL.
-pub fn channel(url: &str, timeout: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
+/// The upstreams that share the gateway's process (the one-process stack), reached through
+/// memory rather than over TCP at their URLs; none when the services run apart.
+#[derive(Debug, Clone, Default)]
+pub struct InProcessUpstreams {
+    pub auth: Option<InProcessConnector>,
+    pub books: Option<InProcessConnector>,
 }
 
 /// A channel whose calls are timed in `rpc_client_call_duration_seconds` and traced, each

@@ -7,10 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A running `bookstore` and the base URL of its API.
+/// A running `bookstore`, the base URL of its API and the banner that named it.
 pub struct Launched {
     child: Child,
     pub api: String,
+    /// The lines of the start-up banner, each address on its own line.
+    pub banner: Vec<String>,
 }
 
 /// The launcher with its data folder.
@@ -36,7 +38,8 @@ pub const ANY_FREE_PORTS: [&str; 12] = [
 ];
 
 impl Launched {
-    /// Starts `command` (a [`bookstore`]) and waits for the banner that names the API's URL.
+    /// Starts `command` (a [`bookstore`]) and waits for the whole banner, which names the
+    /// API's URL and every other address.
     pub fn spawn(mut command: Command) -> Self {
         let child = command
             .stdout(Stdio::piped())
@@ -47,6 +50,7 @@ impl Launched {
         let mut launched = Self {
             child,
             api: String::new(),
+            banner: Vec::new(),
         };
         let stdout = launched.child.stdout.take().unwrap();
         let (lines, received) = mpsc::channel();
@@ -61,11 +65,20 @@ impl Launched {
             let line = received
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("the banner never appeared");
-            if let Some(url) = line.trim().strip_prefix("API ") {
-                launched.api = url.trim().to_owned();
-                return launched;
+            let last = line.contains("Press Ctrl-C");
+            launched.banner.push(line);
+            if last {
+                break;
             }
         }
+        launched.api = launched
+            .banner
+            .iter()
+            .find_map(|line| line.trim().strip_prefix("API "))
+            .expect("the banner names no API")
+            .trim()
+            .to_owned();
+        launched
     }
 
     /// Sends SIGTERM and waits for a clean exit.

@@ -2,7 +2,8 @@
 //! starts) as a child process with a temporary data folder, driven over HTTP through the
 //! quickstart, stopped with SIGTERM and started again on the same folder; its first admin
 //! created from the command line; its logs written to a file; and its start on the default
-//! ports right after a load left sockets in TIME_WAIT on them.
+//! ports right after a load left sockets in TIME_WAIT on them; its services calling each other
+//! in memory while their gRPC ports still answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 
+mod in_process;
 mod launched;
 
 use launched::{ANY_FREE_PORTS, Launched, bookstore};

@@ -6,10 +6,17 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Endpoint};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+mod in_process;
+
+pub use in_process::{Connection, InProcessConnector, InProcessListener};
 
 /// A listener on `addr` (port 0 picks a free port) and the address it got.
 ///
@@ -25,10 +32,41 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), BindErr
     Ok((listener, bound))
 }
 
-/// The connection stream a tonic server accepts from `listener`, with `TCP_NODELAY`: without
-/// it, small responses wait for the peer's delayed ACK (~40 ms per call on Linux).
-pub fn incoming(listener: TcpListener) -> TcpIncoming {
-    TcpIncoming::from(listener).with_nodelay(Some(true))
+/// The connection stream a tonic server accepts: from `listener`, with `TCP_NODELAY` (without
+/// it, small responses wait for the peer's delayed ACK, ~40 ms per call on Linux), and from
+/// the clients in this process that connect through `in_process`. One server serves both, so
+/// both get the same services and layers, and its graceful shutdown drains both.
+pub fn incoming(
+    listener: TcpListener,
+    in_process: InProcessListener,
+) -> impl Stream<Item = std::io::Result<Connection>> {
+    let tcp = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|accepted| accepted.map(Connection::tcp));
+    let in_process = ReceiverStream::new(in_process.into_receiver())
+        .map(|pipe| Ok(Connection::in_process(pipe)));
+    tcp.merge(in_process)
+}
+
+/// A channel to the server at `url`, connected on its first call, with `timeout` for
+/// connecting and for each call: over TCP (with `TCP_NODELAY`), or through `in_process` when
+/// the server shares this process (`url` then only names it, in each call's `:authority`).
+///
+/// # Errors
+/// A malformed URL.
+pub fn channel(
+    url: &str,
+    timeout: Duration,
+    in_process: Option<&InProcessConnector>,
+) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .tcp_nodelay(true);
+    Ok(match in_process {
+        Some(connector) => endpoint.connect_with_connector_lazy(connector.clone()),
+        None => endpoint.connect_lazy(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
