@@ -34,8 +34,9 @@ pub enum AuthError {
     SelfModification,
     #[error("too many failed attempts")]
     Throttled { retry_after: Duration },
+    /// The hash would not finish within the admission budget.
     #[error("password hashing is saturated")]
-    Busy,
+    Busy { retry_after: Duration },
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
@@ -91,9 +92,9 @@ impl From<AuthError> for Status {
                 Status::resource_exhausted("too many failed attempts; try again later"),
                 retry_after,
             ),
-            AuthError::Busy => with_retry_after(
+            AuthError::Busy { retry_after } => with_retry_after(
                 Status::unavailable("server busy; try again shortly"),
-                Duration::from_secs(1),
+                retry_after,
             ),
             AuthError::Unavailable(source) => {
                 tracing::warn!(error = ?source, "dependency unavailable");

@@ -8,6 +8,7 @@ mod grpc_surface;
 mod helpers;
 mod login;
 mod logout;
+mod overload;
 mod races;
 mod refresh;
 mod register;
