@@ -169,16 +169,6 @@ pub struct PasswordSettings {
     pub hashing_threads: usize,
     /// Hashes allowed to wait for a thread; beyond that, requests get UNAVAILABLE.
     pub hashing_queue: usize,
-    /// How long a hash may take from its request to its result, waiting included: one that
-    /// is not expected to make it is refused at once (UNAVAILABLE), and one still waiting
-    /// when it could no longer make it is refused then, instead of answering late.
-    pub admission_budget_ms: u64,
-}
-
-impl PasswordSettings {
-    pub fn admission_budget(&self) -> Duration {
-        Duration::from_millis(self.admission_budget_ms)
-    }
 }
 
 impl Default for PasswordSettings {
@@ -189,7 +179,6 @@ impl Default for PasswordSettings {
             require_character_classes: false,
             hashing_threads: 0,
             hashing_queue: 64,
-            admission_budget_ms: 2_000,
         }
     }
 }
@@ -264,13 +253,6 @@ impl Settings {
             // Bounded so that a full queue still answers within minutes, and the semaphore
             // (threads + queue permits) can be built.
             ("passwords.hashing_queue", p.hashing_queue as u64, 0, 10_000),
-            // Below 10 ms not even a cost-4 hash fits; above 10 minutes no client still waits.
-            (
-                "passwords.admission_budget_ms",
-                p.admission_budget_ms,
-                10,
-                600_000,
-            ),
             ("tokens.access_ttl_secs", t.access_ttl_secs, 1, 24 * 3600),
             (
                 "tokens.refresh_idle_ttl_secs",
@@ -424,7 +406,6 @@ mod tests {
                     require_character_classes: _,
                     hashing_threads: _,
                     hashing_queue: _,
-                    admission_budget_ms: _,
                 },
             login_throttle:
                 ThrottleSettings {
@@ -498,12 +479,6 @@ mod tests {
                 |s, v| s.passwords.hashing_queue = v.try_into().unwrap(),
                 0,
                 10_000,
-            ),
-            (
-                "passwords.admission_budget_ms",
-                |s, v| s.passwords.admission_budget_ms = v,
-                10,
-                600_000,
             ),
             (
                 "login_throttle.client_max_failures",

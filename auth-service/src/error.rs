@@ -34,9 +34,8 @@ pub enum AuthError {
     SelfModification,
     #[error("too many failed attempts")]
     Throttled { retry_after: Duration },
-    /// The hash would not finish within the admission budget.
     #[error("password hashing is saturated")]
-    Busy { retry_after: Duration },
+    Busy,
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
@@ -92,9 +91,9 @@ impl From<AuthError> for Status {
                 Status::resource_exhausted("too many failed attempts; try again later"),
                 retry_after,
             ),
-            AuthError::Busy { retry_after } => with_retry_after(
+            AuthError::Busy => with_retry_after(
                 Status::unavailable("server busy; try again shortly"),
-                retry_after,
+                Duration::from_secs(1),
             ),
             AuthError::Unavailable(source) => {
                 tracing::warn!(error = ?source, "dependency unavailable");

@@ -6,14 +6,13 @@ use observability::{DURATION_BUCKETS, Registry, register};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 
 use crate::error::AuthError;
-use crate::passwords::Refusal;
 
 pub struct AuthMetrics {
     logins: IntCounterVec,
     throttled: IntCounterVec,
     pub refresh_token_reuse: IntCounter,
     pub hash_duration: Histogram,
-    hash_refusals: IntCounterVec,
+    pub hash_refusals: IntCounter,
     pub publish_lag: Histogram,
     pub outbox_backlog: IntGauge,
 }
@@ -57,7 +56,13 @@ impl AuthMetrics {
                     "Time one bcrypt hash or check took on a hashing thread.",
                 )?,
             )?,
-            hash_refusals: register(registry, hash_refusals()?)?,
+            hash_refusals: register(
+                registry,
+                IntCounter::new(
+                    "bookstore_password_hash_refusals_total",
+                    "Hashes refused because the hashing pool and its queue were full (503).",
+                )?,
+            )?,
             publish_lag: register(
                 registry,
                 seconds(
@@ -84,17 +89,11 @@ impl AuthMetrics {
                 self.throttled(Operation::Login);
                 "throttled"
             }
-            Err(AuthError::Busy { .. }) => "busy",
+            Err(AuthError::Busy) => "busy",
             Err(AuthError::InvalidInput(_)) => "invalid_input",
             Err(_) => "error",
         };
         self.logins.with_label_values(&[label]).inc();
-    }
-
-    pub fn hash_refused(&self, refusal: Refusal) {
-        self.hash_refusals
-            .with_label_values(&[refusal.label()])
-            .inc();
     }
 
     pub fn throttled(&self, operation: Operation) {
@@ -104,24 +103,6 @@ impl AuthMetrics {
         };
         self.throttled.with_label_values(&[label]).inc();
     }
-}
-
-/// The refusals counter, each reason's series there from the start (at 0), so that a rate
-/// over it is defined before the first refusal.
-fn hash_refusals() -> Result<IntCounterVec, prometheus::Error> {
-    let counter = IntCounterVec::new(
-        Opts::new(
-            "bookstore_password_hash_refusals_total",
-            "Hashes refused (503) by reason: queue_full (threads and queue taken), \
-             over_budget (would not finish within the budget), expired (waited until it could \
-             not).",
-        ),
-        &["reason"],
-    )?;
-    for refusal in Refusal::ALL {
-        counter.with_label_values(&[refusal.label()]);
-    }
-    Ok(counter)
 }
 
 /// What a throttled password check was for.

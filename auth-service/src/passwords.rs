@@ -1,42 +1,29 @@
-//! bcrypt on a bounded pool, behind admission control: a hash is taken on only if it is
-//! expected to finish within `passwords.admission_budget_ms`, and one that waits until it no
-//! longer can is refused then; either way the caller gets [`AuthError::Busy`] (UNAVAILABLE with
-//! Retry-After) at once instead of an answer after its client gave up (see [`admission`]).
+//! bcrypt on a bounded pool: at most `hashing_threads` hashes run at once and at most
+//! `hashing_queue` wait; beyond that callers get [`AuthError::Busy`] (UNAVAILABLE with
+//! Retry-After) instead of an unbounded queue that would make every login slow.
 //!
 //! The pool's threads are its own, at a lower CPU priority (nice +10 on Linux) than everything
 //! else: a login storm then takes only the CPU that serving requests leaves over, instead of
 //! making every other request of this host wait behind bcrypt, and still all of it when nothing
 //! else runs.
 
-mod admission;
-
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use observability::{ComputedGauge, Registry};
 use prometheus::Opts;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tracing::Instrument;
 
 use crate::config::PasswordSettings;
 use crate::error::{AuthError, internal};
 use crate::metrics::AuthMetrics;
-use admission::Admission;
-pub use admission::Refusal;
 
 /// Added to the hashing threads' nice value (lower priority; 0 is the default, 19 the lowest).
 const HASHING_NICENESS: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
-
-// Where a job is. The caller giving up and a thread starting it race to move it out of
-// `QUEUED`; whichever wins decides whether it runs.
-const QUEUED: u8 = 0;
-const STARTED: u8 = 1;
-const WITHDRAWN: u8 = 2;
 
 /// Why the hasher could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +40,7 @@ pub struct PasswordHasher {
     cost: u32,
     // Dropping the sender ends the threads.
     jobs: Sender<Job>,
-    admission: Arc<Admission>,
+    waiting: Arc<Semaphore>,
     metrics: Arc<AuthMetrics>,
     // A hash of a random password at the configured cost: verifying against it makes an
     // unknown user cost exactly what a wrong password costs.
@@ -61,11 +48,11 @@ pub struct PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A pool whose work is counted in `metrics`, and its queue (depth, capacity, the
-    /// estimate admission works with) in `registry`.
+    /// A pool whose work is counted in `metrics`, and its queue's depth (hashes running or
+    /// waiting) in `registry`.
     ///
     /// # Errors
-    /// An invalid bcrypt cost, threads that cannot be started, or the gauges registered
+    /// An invalid bcrypt cost, threads that cannot be started, or the depth gauge registered
     /// already.
     pub fn new(
         settings: &PasswordSettings,
@@ -76,35 +63,18 @@ impl PasswordHasher {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
         };
-        // The dummy hash is also the first measurement of what a hash costs here.
-        let started = Instant::now();
         let dummy_hash = bcrypt::hash(uuid::Uuid::new_v4().to_string(), settings.bcrypt_cost)?;
-        let first_estimate = started.elapsed();
-        let budget = settings.admission_budget();
-        if first_estimate > budget {
-            tracing::warn!(
-                ?first_estimate,
-                ?budget,
-                "one hash takes longer than passwords.admission_budget_ms: \
-                 hashes will run one at a time, and most will be refused"
-            );
-        }
-        let admission = Arc::new(Admission::new(
-            threads,
-            settings.hashing_queue,
-            budget,
-            first_estimate,
-        ));
-        let watched = Arc::clone(&admission);
+        let capacity = threads + settings.hashing_queue;
+        let waiting = Arc::new(Semaphore::new(capacity));
+        let watched = Arc::clone(&waiting);
         ComputedGauge::register(
             registry,
             Opts::new(
                 "bookstore_password_hash_queue_depth",
                 "Hashes running or waiting for a hashing thread.",
             ),
-            move || count(watched.outstanding()),
+            move || count(capacity.saturating_sub(watched.available_permits())),
         )?;
-        let capacity = admission.capacity();
         ComputedGauge::register(
             registry,
             Opts::new(
@@ -113,26 +83,17 @@ impl PasswordHasher {
             ),
             move || count(capacity),
         )?;
-        let watched = Arc::clone(&admission);
-        ComputedGauge::register(
-            registry,
-            Opts::new(
-                "bookstore_password_hash_estimate_seconds",
-                "What one hash takes now by the recent ones: admission's measure of the queue.",
-            ),
-            move || watched.estimate().as_secs_f64(),
-        )?;
         Ok(Self {
             cost: settings.bcrypt_cost,
             jobs: start_threads(threads)?,
-            admission,
+            waiting,
             metrics,
             dummy_hash,
         })
     }
 
     /// # Errors
-    /// [`AuthError::Busy`] when the hash would not finish within the budget.
+    /// [`AuthError::Busy`] when the pool and its queue are full.
     pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
         let cost = self.cost;
         self.run(move || bcrypt::hash(password.expose_secret(), cost))
@@ -144,7 +105,7 @@ impl PasswordHasher {
     /// dummy hash and answers `false`, taking the same time.
     ///
     /// # Errors
-    /// [`AuthError::Busy`] when the check would not finish within the budget.
+    /// [`AuthError::Busy`] when the pool and its queue are full.
     pub async fn verify(
         &self,
         password: SecretString,
@@ -164,86 +125,28 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let admitted = self
-            .admission
-            .admit(Instant::now())
-            .map_err(|refusal| self.refuse(refusal))?;
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        // Dropped with this future: a caller that gives up while queued (its client timed
-        // out) costs no hash, and its place is free at once.
-        let claim = Claim {
-            state: Arc::clone(&state),
-            admission: Arc::clone(&self.admission),
+        let Ok(_waiting) = self.waiting.try_acquire() else {
+            self.metrics.hash_refusals.inc();
+            return Err(AuthError::Busy);
         };
         let (answer, answered) = oneshot::channel();
         let span = tracing::Span::current();
         let duration = self.metrics.hash_duration.clone();
-        let admission = Arc::clone(&self.admission);
         let job: Job = Box::new(move || {
-            if state
-                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
+            // A caller that gave up while queued (its client timed out) costs no hash: under a
+            // storm, abandoned logins would otherwise keep the threads busy long after.
+            if answer.is_closed() {
                 return;
             }
             let _entered = span.enter();
-            let started = Instant::now();
-            let result = work();
-            let took = started.elapsed();
-            admission.finished(took);
-            duration.observe(took.as_secs_f64());
-            // The caller may have given up while this ran; the result is dropped then.
-            let _ = answer.send(result);
+            let _timer = duration.start_timer();
+            // The caller may give up while this runs; the result is dropped then.
+            let _ = answer.send(work());
         });
         self.jobs
             .send(job)
             .map_err(|_| internal(anyhow::anyhow!("the password hashing threads have stopped")))?;
-        let mut answered = answered.in_current_span();
-        let answer = match admitted.start_by {
-            Some(start_by) => match tokio::time::timeout_at(start_by.into(), &mut answered).await {
-                Ok(answer) => answer,
-                // It could no longer finish within the budget, unless a thread took it just
-                // now: then it runs, and is waited for.
-                Err(_) if claim.withdraw() => return Err(self.refuse(Refusal::Expired)),
-                Err(_) => answered.await,
-            },
-            None => answered.await,
-        };
-        answer.map_err(internal)
-    }
-
-    fn refuse(&self, refusal: Refusal) -> AuthError {
-        self.metrics.hash_refused(refusal);
-        AuthError::Busy {
-            retry_after: self.admission.retry_after(),
-        }
-    }
-}
-
-/// The caller's hold on a queued job.
-struct Claim {
-    state: Arc<AtomicU8>,
-    admission: Arc<Admission>,
-}
-
-impl Claim {
-    /// Takes the job back unless a thread has started it; whether it did. A job taken back
-    /// never runs.
-    fn withdraw(&self) -> bool {
-        let withdrawn = self
-            .state
-            .compare_exchange(QUEUED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if withdrawn {
-            self.admission.withdrawn();
-        }
-        withdrawn
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.withdraw();
+        answered.in_current_span().await.map_err(internal)
     }
 }
 

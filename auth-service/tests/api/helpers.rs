@@ -31,9 +31,6 @@ pub struct TestOptions {
     pub key_kind: KeyKind,
     /// 4 keeps tests fast; races need a hash long enough for requests to overlap.
     pub bcrypt_cost: u32,
-    /// `passwords.hashing_threads` (0: one per CPU).
-    pub hashing_threads: usize,
-    pub admission_budget_ms: u64,
 }
 
 impl Default for TestOptions {
@@ -45,16 +42,12 @@ impl Default for TestOptions {
             redis_url: None,
             key_kind: KeyKind::Ed25519,
             bcrypt_cost: 4,
-            hashing_threads: 0,
-            admission_budget_ms: 2_000,
         }
     }
 }
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// The management listener (`/metrics`).
-    pub management: SocketAddr,
     pub client: AuthServiceClient<Channel>,
     pub settings: Settings,
     pub redis: redis::aio::MultiplexedConnection,
@@ -83,18 +76,15 @@ pub async fn spawn_app_with(backend: Backend, options: TestOptions) -> TestApp {
     settings.login_throttle.client_max_failures = options.client_max_failures;
     settings.login_throttle.account_max_failures = options.account_max_failures;
     settings.passwords.bcrypt_cost = options.bcrypt_cost;
-    settings.passwords.hashing_threads = options.hashing_threads;
-    settings.passwords.admission_budget_ms = options.admission_budget_ms;
 
     let redis = redis::Client::open(test_support::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .expect("cannot reach Redis at TEST_REDIS_URL: start it (scripts/test does)");
-    let (addr, management, client, shutdown, server) = start(settings.clone()).await;
+    let (addr, client, shutdown, server) = start(settings.clone()).await;
     TestApp {
         addr,
-        management,
         client,
         settings,
         redis,
@@ -109,7 +99,6 @@ async fn start(
     settings: Settings,
 ) -> (
     SocketAddr,
-    SocketAddr,
     AuthServiceClient<Channel>,
     CancellationToken,
     JoinHandle<anyhow::Result<()>>,
@@ -118,13 +107,12 @@ async fn start(
         .await
         .expect("auth-service failed to start");
     let addr = app.local_addr();
-    let management = app.management_addr();
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let client = AuthServiceClient::connect(format!("http://{addr}"))
         .await
         .expect("cannot connect to auth-service");
-    (addr, management, client, shutdown, server)
+    (addr, client, shutdown, server)
 }
 
 /// The session a login opened, as the tests use it.
@@ -166,9 +154,8 @@ impl TestApp {
     pub async fn restart(&mut self, change: impl FnOnce(&mut Settings)) {
         self.stop().await;
         change(&mut self.settings);
-        let (addr, management, client, shutdown, server) = start(self.settings.clone()).await;
+        let (addr, client, shutdown, server) = start(self.settings.clone()).await;
         self.addr = addr;
-        self.management = management;
         self.client = client;
         self.shutdown = shutdown;
         self.server = Some(server);
@@ -184,7 +171,7 @@ impl TestApp {
     /// Another instance of the service on the same database and Redis namespace, as a second
     /// replica in a cluster would be; it stops when the returned token is dropped.
     pub async fn second_instance(&self) -> (AuthServiceClient<Channel>, DropGuard) {
-        let (_, _, client, shutdown, _) = start(self.settings.clone()).await;
+        let (_, client, shutdown, _) = start(self.settings.clone()).await;
         (client, shutdown.drop_guard())
     }
 
@@ -198,21 +185,6 @@ impl TestApp {
             .unwrap()
             .unwrap();
         store.check(token).await.unwrap().is_some()
-    }
-
-    /// The value of the series `series` (name and labels, as exported) on `/metrics`.
-    pub async fn metric(&self, series: &str) -> f64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.management))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .unwrap_or_else(|| panic!("{series} missing from\n{text}"))
-            .parse()
-            .unwrap()
     }
 
     /// A fresh connection to the service, for clients of other gRPC services.

@@ -8,7 +8,6 @@ mod grpc_surface;
 mod helpers;
 mod login;
 mod logout;
-mod overload;
 mod races;
 mod refresh;
 mod register;

@@ -1,10 +1,6 @@
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use test_support::{Backend, both_backends};
-use tokio::task::JoinSet;
 
 use crate::helpers::{PASSWORD, StackOptions, problem, spawn_stack_with};
 
@@ -105,48 +101,6 @@ both_backends! {
             "username": "newcomer", "email": "newcomer@example.org", "password": "password"
         })).await, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(weak["errors"]["password"].is_array(), "{weak}");
-    }
-
-    async fn logins_beyond_the_hashing_budget_are_503_with_retry_after_while_one_hashes(backend) {
-        // One hashing thread, cost-12 hashes and a budget shorter than any: only a login into
-        // the idle pool is admitted.
-        let options = StackOptions {
-            bcrypt_cost: 12,
-            hashing_threads: 1,
-            admission_budget_ms: 10,
-            ..StackOptions::default()
-        };
-        let stack = Arc::new(spawn_stack_with(backend, options).await);
-        stack.user("crowd").await;
-
-        let successes = Arc::new(AtomicUsize::new(0));
-        let mut logins = JoinSet::new();
-        for _ in 0..8 {
-            let (stack, successes) = (Arc::clone(&stack), Arc::clone(&successes));
-            logins.spawn(async move {
-                let response = stack.login("crowd", PASSWORD).await;
-                let before = if response.status() == StatusCode::OK {
-                    successes.fetch_add(1, Ordering::SeqCst)
-                } else {
-                    successes.load(Ordering::SeqCst)
-                };
-                (response, before)
-            });
-        }
-        let (mut admitted, mut refused_while_hashing) = (0, 0);
-        while let Some(answer) = logins.join_next().await {
-            let (response, successes_before) = answer.unwrap();
-            if response.status() == StatusCode::OK {
-                admitted += 1;
-                continue;
-            }
-            let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-            assert!(retry_after >= 1, "{retry_after}");
-            problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
-            refused_while_hashing += usize::from(successes_before == 0);
-        }
-        assert!(admitted >= 1, "the admitted login succeeds");
-        assert!(refused_while_hashing >= 1, "refusals come back while the admitted hash runs");
     }
 }
 

@@ -39,10 +39,6 @@ pub struct StackOptions {
     pub cors_origins: Vec<String>,
     /// auth-service's bcrypt cost: 4 keeps tests fast; races need longer hashes.
     pub bcrypt_cost: u32,
-    /// auth-service's `passwords.hashing_threads` (0: one per CPU).
-    pub hashing_threads: usize,
-    /// auth-service's `passwords.admission_budget_ms`.
-    pub admission_budget_ms: u64,
     /// How long access tokens live.
     pub access_ttl_secs: u64,
     /// The console's `public_origin`.
@@ -61,8 +57,6 @@ impl Default for StackOptions {
             body_limit: 1024 * 1024,
             cors_origins: Vec::new(),
             bcrypt_cost: 4,
-            hashing_threads: 0,
-            admission_budget_ms: 2_000,
             access_ttl_secs: 900,
             console_origin: String::new(),
         }
@@ -130,8 +124,6 @@ pub async fn spawn_stack_with(backend: Backend, options: StackOptions) -> Stack 
         auth_service::Settings::for_tests(auth_db.url(), &redis, &prefix, key_file);
     auth_settings.revocation.retry_interval_ms = options.revocation_retry_ms;
     auth_settings.passwords.bcrypt_cost = options.bcrypt_cost;
-    auth_settings.passwords.hashing_threads = options.hashing_threads;
-    auth_settings.passwords.admission_budget_ms = options.admission_budget_ms;
     auth_settings.tokens.access_ttl_secs = options.access_ttl_secs;
     let auth = Running::auth(auth_settings.clone(), &shutdown).await;
     let auth_url = format!("http://{}", auth.addr);
