@@ -139,9 +139,13 @@ impl PasswordHasher {
                 return;
             }
             let _entered = span.enter();
-            let _timer = duration.start_timer();
+            let timer = duration.start_timer();
+            let result = work();
+            // Observed before answering: once answered, the caller's response (and a scrape
+            // after it) may come before this thread runs again.
+            timer.observe_duration();
             // The caller may give up while this runs; the result is dropped then.
-            let _ = answer.send(work());
+            let _ = answer.send(result);
         });
         self.jobs
             .send(job)
