@@ -260,18 +260,7 @@ async fn a_stop_lets_the_calls_in_flight_on_both_paths_finish() {
     let mut logins = JoinSet::new();
     for _ in 0..2 {
         let (client, api) = (client.clone(), api.clone());
-        logins.spawn(async move {
-            let response = client
-                .post(format!("{api}/api/auth/login"))
-                .basic_auth("ada", Some(PASSWORD))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.unwrap();
-            assert_eq!(status, StatusCode::OK, "{body}");
-            body["access_token"].as_str().unwrap().to_owned()
-        });
+        logins.spawn(async move { login(&client, &api).await });
         logins.spawn(grpc_login(auth));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
